@@ -132,7 +132,8 @@ def explain(failure: PropertyFailure, target=None) -> None:
         if failure.example is not None and failure.example == call.example:
             failure.example = "\n".join([failure.example, *expected_lines(view)])
     except Exception as exc:  # noqa: BLE001 - diagnosis must not turn a failure into an error
-        warnings.warn(f"convcheck: diagnosing {call.name} raised {type(exc).__name__}: {exc}")
+        warnings.warn(f"convcheck: diagnosing {call.name} raised {type(exc).__name__}: {exc}",
+                      stacklevel=2)
 
 
 def _final_example() -> bool:

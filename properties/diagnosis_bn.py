@@ -284,10 +284,10 @@ def _normalised_in_place(view: View) -> bool:
     x = c.x.to(F64)
     if c.training:
         stats = bn.batch_statistics(x)
-        mean, var = bn.channel_view(stats.mean, x), bn.channel_view(stats.biased, x)
+        mean = bn.channel_view(stats.mean, x)
         dm = lambda u: bn.channel_view(stats.mean_error(u), x)
     else:
-        mean, var = bn.channel_view(c.mean, x), bn.channel_view(c.var, x)
+        mean = bn.channel_view(c.mean, x)
         dm = lambda u: 0.0
     candidates = [correct_y(c), bn.training_output(x, None, None, c.eps) if c.training else
                   evaluation_y(c),

@@ -231,8 +231,11 @@ class ModuleCase(Case):
         return self.probe.shape[1]
 
 
+TRAINING_STEPS = st.integers(1, 3)
+
+
 @st.composite
-def module_cases(draw, steps=st.integers(1, 3)) -> ModuleCase:
+def module_cases(draw, steps=TRAINING_STEPS) -> ModuleCase:
     """Modules run in float32 (their parameters' dtype); batches of a common shape."""
     dtype = torch.float32
     shape = draw(batch_shapes((2, 4)))

@@ -38,7 +38,8 @@ def _rand(*shape, dtype=torch.float32, seed=0):
 def textbook_cases(name):
     f64 = torch.float64
     if name == "corr2d":
-        return [((_ints(5, 6), _ints(2, 3)), {}), ((_ints(6, 5, dtype=f64), _ints(3, 2, dtype=f64)), {}),
+        return [((_ints(5, 6), _ints(2, 3)), {}),
+                ((_ints(6, 5, dtype=f64), _ints(3, 2, dtype=f64)), {}),
                 ((_ints(4, 4), _ints(2, 2, seed=1)), {})]
     if name == "corr2d_multi_in":
         return [((_ints(3, 4, 5), _ints(3, 2, 3)), {}), ((_ints(2, 5, 4, dtype=f64),
