@@ -5,6 +5,8 @@ See README.md ("The target contract") and ../shared/target-contract.md.
 """
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -43,8 +45,8 @@ def pytest_configure(config):
     # The suite's tensors are tiny: torch's intra-op threads only add synchronisation, which on
     # a loaded or xdist-shared machine makes F.batch_norm take ~50 ms a call instead of ~5 µs.
     torch.set_num_threads(1)
-    config.addinivalue_line("markers", "selftest: a test of the suite itself (runs with the "
-                                       "reference target)")
+    config.addinivalue_line("markers", "selftest: a test of the suite itself (runs when no "
+                                       "target is chosen)")
     config.addinivalue_line("markers", "lenet: LeNet convergence smoke tests")
     config.addinivalue_line("markers", "corpus: meta-tests over the self-test corpus "
                                        "(run with -m corpus)")
@@ -54,6 +56,9 @@ def pytest_configure(config):
     except devices.DeviceError as exc:
         raise pytest.UsageError(f"convcheck: {exc}") from None
     spec = contract.resolve_spec(config.getoption("--target"))
+    # `pytest` alone is the project's own test run; `pytest --target SPEC` checks SPEC only.
+    config.convcheck_selftests = spec == contract.DEFAULT_SPEC and \
+        not config.getoption("--target") and contract.ENV_VAR not in os.environ
     try:
         target = Target.open(spec, isolate=config.getoption("--isolate"),
                              timeout=config.getoption("--call-timeout"),
@@ -89,22 +94,21 @@ def pytest_report_header(config):
                  f"derandomize={settings().derandomize}); devices: "
                  f"{', '.join(config.convcheck_devices)}; "
                  f"isolated: {target.runner.isolated}")
-    if target.spec != contract.DEFAULT_SPEC:
-        lines.append("suite self-tests: deselected (they run with the reference target)")
+    if not config.convcheck_selftests:
+        lines.append("suite self-tests: deselected (they run with plain `pytest`, no target)")
     return lines
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Tests that do not use the `target` fixture test the suite itself: mark them `selftest`
-    and run them only with the reference target."""
+    and run them only when no target is chosen (plain `pytest`, or `-m selftest`)."""
     for item in items:
         if "target" not in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.selftest)
         if item.path.name == "test_corpus.py":
             item.add_marker(pytest.mark.corpus)
-    if config.convcheck_target.spec != contract.DEFAULT_SPEC and \
-            "selftest" not in (config.getoption("-m") or ""):
+    if not config.convcheck_selftests and "selftest" not in (config.getoption("-m") or ""):
         kept = [i for i in items if i.get_closest_marker("selftest") is None]
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept

@@ -1,11 +1,13 @@
 """Measure the suite's speed budgets and print a Markdown section for docs/benchmarks.md.
 
-    python benchmarks/suite_timing.py [--repeat N] [--jobs 2] [--skip-corpus]
+    python benchmarks/suite_timing.py [--repeat N] [--jobs 2] [--skip-corpus] [--skip-selftests]
 
 Measures (wall clock, this machine, the default `dev` profile unless CI is set):
-- `pytest -n JOBS --target reference` and `--target torch` (properties only, as a user runs them);
+- `pytest -n JOBS --target reference` and `--target torch`, as a user runs them (the
+  properties and the LeNet checks of the target's layers), and plain `pytest -n JOBS` (the
+  README's test command: the suite's self-tests as well; no budget);
 - for each buggy corpus target, the time from process start to the first failure under `-x`;
-- the slowest single properties (pytest --durations) of the reference run.
+- the slowest single tests (pytest --durations) of the reference and torch runs.
 Timed here, never as tests: the machines are shared and noisy, so figures are medians.
 """
 from __future__ import annotations
@@ -21,7 +23,6 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-PROPERTIES = "tests/test_properties.py"
 
 
 def run(args: list[str]) -> tuple[float, str, int]:
@@ -48,29 +49,40 @@ def durations(output: str, top: int = 5) -> list[tuple[float, str]]:
     return sorted(((float(s), name) for s, name in rows), reverse=True)[:top]
 
 
+def timed_runs(args: list[str], repeat: int) -> tuple[list[float], set[int], str]:
+    """Wall times and exit codes of `repeat` runs of pytest ARGS, and the last run's output."""
+    times, codes, output = [], set(), ""
+    for _ in range(repeat):
+        seconds, output, code = run(args)
+        times.append(seconds)
+        codes.add(code)
+    return times, codes, output
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", default="2")
     parser.add_argument("--skip-corpus", action="store_true")
+    parser.add_argument("--skip-selftests", action="store_true")
     options = parser.parse_args()
     print(f"## Suite speed\n\nMeasured by `benchmarks/suite_timing.py` on {machine()}; "
           f"profile {'ci' if os.environ.get('CI') else 'dev'}; medians of {options.repeat} "
           "runs.\n")
     print("| command | median wall (s) | runs (s) | exit |\n|---|---|---|---|")
-    slowest = []
-    for spec in ("reference", "torch"):
-        times, codes = [], set()
-        for _ in range(options.repeat):
-            seconds, output, code = run([PROPERTIES, "-q", "-n", options.jobs, "--target", spec,
-                                         "--durations=8"])
-            times.append(seconds)
-            codes.add(code)
-            if spec == "reference":
-                slowest = durations(output)
-        print(f"| `pytest -n {options.jobs} --target {spec}` | {statistics.median(times):.1f} | "
+    commands = [["--target", "reference"], ["--target", "torch"]]
+    if not options.skip_selftests:
+        commands.append([])  # the README's test command: the self-tests as well
+    slowest: list[tuple[float, str]] = []
+    for command in commands:
+        times, codes, output = timed_runs(["-q", "-n", options.jobs, *command,
+                                           "--durations=8"], options.repeat)
+        if command:
+            slowest = sorted(slowest + durations(output), reverse=True)[:8]
+        shown = " ".join(["pytest", "-n", options.jobs, *command])
+        print(f"| `{shown}` | {statistics.median(times):.1f} | "
               f"{', '.join(f'{t:.1f}' for t in times)} | {sorted(codes)} |")
-    print("\nSlowest single properties (reference target, one run):\n")
+    print("\nSlowest single tests of the reference and torch runs (last run of each):\n")
     for seconds, name in slowest:
         print(f"- {seconds:.2f} s `{name}`")
     if options.skip_corpus:
@@ -79,9 +91,9 @@ def main() -> int:
     print("| buggy target | seconds | exit |\n|---|---|---|")
     firsts = []
     for path in sorted((PROJECT / "tests" / "corpus" / "buggy").glob("*.py")):
-        seconds, _, code = run([PROPERTIES, "-q", "-x", "--target", str(path)])
+        seconds, _, code = run(["-q", "-x", "--target", str(path)])
         firsts.append(seconds)
-        print(f"| {path.name} | {seconds:.1f} | {code} |")
+        print(f"| {path.name} | {seconds:.1f} | {code} |", flush=True)
     if firsts:
         print(f"\nMedian {statistics.median(firsts):.1f} s, maximum {max(firsts):.1f} s over "
               f"{len(firsts)} buggy targets.")

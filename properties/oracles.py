@@ -10,7 +10,6 @@ in any oracle shows up as a disagreement.
 from __future__ import annotations
 
 import numpy as np
-import scipy.signal
 import torch
 import torch.nn.functional as F
 
@@ -68,11 +67,13 @@ def _squeeze(bound, dims: int):
 
 def scipy_corr2d(X, K) -> torch.Tensor:
     """scipy.signal.correlate2d(X, K, 'valid') in float64 (K no larger than X)."""
+    import scipy.signal  # deferred: scipy.signal costs 0.8 s of every run's start-up
     return torch.from_numpy(scipy.signal.correlate2d(
         np.asarray(_f64(X)), np.asarray(_f64(K)), mode="valid"))
 
 
 def scipy_convolve_flipped(X, K) -> torch.Tensor:
     """scipy.signal.convolve2d(X, flip(K), 'valid'): cross-correlation by way of convolution."""
+    import scipy.signal
     return torch.from_numpy(scipy.signal.convolve2d(
         np.asarray(_f64(X)), np.asarray(_f64(K))[::-1, ::-1], mode="valid"))

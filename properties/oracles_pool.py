@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.ndimage
 import torch
 import torch.nn.functional as F
 
@@ -180,6 +179,7 @@ def scipy_max_pool2d(input, kernel_size, stride=None, dilation=1) -> Expected:
     footprint = _dilated_footprint(kernel, dil)
     out = [shapes.pool_output_size(x.shape[2 + a], kernel[a], stride=strides[a],
                                    dilation=dil[a]) for a in range(2)]
+    import scipy.ndimage  # deferred, as scipy.signal in oracles.py
     filtered = scipy.ndimage.maximum_filter(x, footprint=footprint, mode="constant",
                                             cval=-np.inf)
     return Expected.exact(_valid_subsampled(filtered, footprint.shape[2:], strides, out))
@@ -197,6 +197,7 @@ def scipy_avg_pool2d(input, kernel_size, stride=None) -> Expected:
     strides = kernel if stride is None else pair(stride)
     out = [shapes.pool_output_size(x.shape[2 + a], kernel[a], stride=strides[a])
            for a in range(2)]
+    import scipy.ndimage
     filtered = scipy.ndimage.uniform_filter(x.numpy(), size=(1, 1, *kernel), mode="constant")
     value = _valid_subsampled(filtered, kernel, strides, out)
     largest = float(x.abs().max()) if x.numel() else 0.0
