@@ -1,0 +1,92 @@
+"""Mutation score of the suite over `reference/` (mutmut), on a fixed sample of the mutants.
+
+    python benchmarks/mutation_score.py [--every 10] [--max-children 2]
+
+mutmut (configured in pyproject.toml, `[tool.mutmut]`) mutates the naive reference package and
+runs, for each mutant, the tests that cover the mutated function: the properties with the
+reference as target, the reference's own tests against torch and scipy, and the LeNet tests.
+A mutant is killed when some test fails. All ~2,400 mutants take hours on two cores, so this
+script runs the mutants whose name hashes to 0 modulo EVERY (a fixed sample, the same on every
+machine and run) and prints a Markdown section for docs/benchmarks.md: the score, by file, and
+every surviving mutant's diff. `mutmut run` without names runs them all.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+NAME = re.compile(r"(reference\.\S+__mutmut_\d+)")
+
+
+def mutmut(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=PROJECT,
+                          capture_output=True, text=True, env={**os.environ, "CI": "true"})
+    return done.stdout
+
+
+def all_mutants() -> list[str]:
+    """Every mutant's name (mutmut generates them into mutants/ on the way)."""
+    return sorted(set(NAME.findall(mutmut("print-time-estimates"))))
+
+
+def in_sample(name: str, every: int) -> bool:
+    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % every == 0
+
+
+def statuses() -> dict[str, str]:
+    """mutant name -> killed / survived / no tests / timeout / ... (mutmut's words)."""
+    found = {}
+    for line in mutmut("results", "--all", "true").splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if NAME.fullmatch(name):
+            found[name] = status
+    return found
+
+
+def source_file(name: str) -> str:
+    module = name.split(".x")[0]
+    return "reference/__init__.py" if module == "reference" else module.replace(".", "/") + ".py"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--every", type=int, default=10)
+    parser.add_argument("--max-children", default="2")
+    options = parser.parse_args()
+    names = all_mutants()
+    sample = [n for n in names if in_sample(n, options.every)]
+    mutmut("run", "--max-children", options.max_children, *sample)
+    status = statuses()
+    counts = Counter(status.get(n, "not checked") for n in sample)
+    killed = counts["killed"] + counts["timeout"]
+    print(f"## Mutation score\n\n`python benchmarks/mutation_score.py --every {options.every}`: "
+          f"{len(sample)} of the {len(names)} mutants of `reference/` (those whose name hashes "
+          f"to 0 modulo {options.every}).\n")
+    print(f"**Score: {killed}/{len(sample)} = {killed / len(sample):.1%}** killed "
+          f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}).\n")
+    print("| file | sampled | killed | survived | not covered |\n|---|---|---|---|---|")
+    by_file: dict[str, Counter] = {}
+    for n in sample:
+        by_file.setdefault(source_file(n), Counter())[status.get(n, "not checked")] += 1
+    for path, c in sorted(by_file.items()):
+        print(f"| {path} | {sum(c.values())} | {c['killed'] + c['timeout']} | {c['survived']} "
+              f"| {c['no tests']} |")
+    survivors = [n for n in sample if status.get(n) in ("survived", "no tests")]
+    print("\n### Surviving mutants\n")
+    for n in survivors:
+        diff = [line for line in mutmut("show", n).splitlines()
+                if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+        print(f"- `{n}` ({status[n]})\n\n  ```diff\n" +
+              "\n".join(f"  {line}" for line in diff) + "\n  ```")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
