@@ -453,15 +453,29 @@ def test_idx_bad_gzip(tmp_path):
         read_idx(path)
 
 
-def _write_fashion(folder, n_train=12, n_test=5, gz=True, labels_max=9):
+def _write_fashion(folder, n_train=12, n_test=5, gz=True, labels_max=9, dotted=False,
+                   image_shape=(28, 28)):
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
     suffix = ".gz" if gz else ""
+    sep = "." if dotted else "-"
     for split, n in (("train", n_train), ("t10k", n_test)):
-        write_idx(folder / f"{split}-images-idx3-ubyte{suffix}",
-                  rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-        write_idx(folder / f"{split}-labels-idx1-ubyte{suffix}",
+        write_idx(folder / f"{split}-images{sep}idx3-ubyte{suffix}",
+                  rng.integers(0, 256, (n, *image_shape), dtype=np.uint8))
+        write_idx(folder / f"{split}-labels{sep}idx1-ubyte{suffix}",
                   rng.integers(0, labels_max + 1, n, dtype=np.uint8))
+
+
+@pytest.mark.parametrize("dotted", [False, True], ids=["standard-names", "dotted-names"])
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gz"])
+@pytest.mark.parametrize("layout", [".", "FashionMNIST/raw", "raw"])
+def test_fashion_mnist_found_in_every_supported_layout(tmp_path, layout, gz, dotted):
+    """The standard names or "train-images.idx3-ubyte" as some unpackers write them, plain or
+    gzipped, in the folder itself or in torchvision's FashionMNIST/raw/ or raw/."""
+    _write_fashion(tmp_path / layout, gz=gz, dotted=dotted)
+    data = load_fashion_mnist(tmp_path)
+    assert data.name == "fashion-mnist"
+    assert data.x_train.shape == (12, 1, 28, 28) and data.y_test.shape == (5,)
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -490,6 +504,20 @@ def test_fashion_mnist_problems_are_named(tmp_path):
     _write_fashion(tmp_path / "b", labels_max=200)
     with pytest.raises(IDXError, match="outside 0..9"):
         load_fashion_mnist(tmp_path / "b")
+    _write_fashion(tmp_path / "c", image_shape=(28, 27))
+    with pytest.raises(IDXError, match=r"expected uint8 images of shape \(N, 28, 28\), got "
+                                       r"uint8 \(12, 28, 27\)"):
+        load_fashion_mnist(tmp_path / "c")
+
+
+def test_a_missing_fashion_mnist_file_names_the_four_standard_files(tmp_path):
+    _write_fashion(tmp_path)
+    (tmp_path / "train-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        load_fashion_mnist(tmp_path)
+    assert str(info.value).endswith(
+        "(the standard Fashion-MNIST IDX files: train-images-idx3-ubyte, "
+        "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte)")
 
 
 def test_fashion_mnist_folder_option_and_environment(tmp_path, monkeypatch):
