@@ -402,6 +402,14 @@ def test_training_is_deterministic():
     assert (runs[0].loss, runs[0].test_acc) == (runs[1].loss, runs[1].test_acc)
 
 
+def test_epochs_to_reach_is_the_first_epoch_at_or_above_the_accuracy():
+    history = [ref.EpochStats(e, 1.0, 0.0, acc, 0.0, 0.0)
+               for e, acc in enumerate([0.5, 0.9, 0.8, 0.95], start=1)]
+    assert ref.epochs_to_reach(history, 0.9) == 2
+    assert ref.epochs_to_reach(history, 0.95) == 4
+    assert ref.epochs_to_reach(history, 0.96) == math.inf
+
+
 def test_command_prints_epochs_and_plots(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     png = tmp_path / "curves.png"

@@ -124,6 +124,18 @@ def test_book_corr2d_example_with_integer_tensors_keeps_integer_dtype():
     assert torch.equal(Y, torch.tensor([[19, 25], [37, 43]]))
 
 
+@pytest.mark.parametrize("x_shape, k_shape, out_shape", [
+    ((2, 3), (3, 2), (0, 2)), ((3, 2), (2, 3), (2, 0)), ((1, 1), (2, 2), (0, 0))])
+def test_corr2d_kernel_larger_than_input_gives_an_empty_result(x_shape, k_shape, out_shape):
+    """Outside the contract (textbook functions only get valid arguments), the reference still
+    answers as the formula does: max(h - kh + 1, 0) rows, in the dtype X * K would have."""
+    X = torch.ones(x_shape, dtype=torch.float64)
+    K = torch.ones(k_shape, dtype=torch.float32)
+    Y = textbook.corr2d(X, K)
+    assert Y.shape == out_shape and Y.dtype == torch.float64 and Y.device == X.device
+    assert textbook.corr2d(X.int(), K.int()).dtype == torch.int32
+
+
 def test_book_multi_in_example():
     X = torch.stack((BOOK_X, BOOK_X + 1))
     K = torch.stack((BOOK_K, BOOK_K + 1))
