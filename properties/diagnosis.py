@@ -27,10 +27,10 @@ from hypothesis.control import current_build_context
 from hypothesis.errors import InvalidArgument
 
 from properties import diagnosis_bn, diagnosis_conv, diagnosis_pool
-from properties.diagnosis_core import RESULT, View
+from properties.diagnosis_core import RESULT, Mistake, View
 from properties.failures import PropertyFailure
 from properties.snippets import value_literal
-from properties.target import ARG_NAMES
+from properties.target import ARG_NAMES, IN_PLACE_ALLOWED
 
 #: contract name -> Spec (its correct values and known mistakes).
 REGISTRY = {**diagnosis_conv.SPECS, **diagnosis_pool.SPECS, **diagnosis_bn.SPECS}
@@ -87,21 +87,81 @@ def view_of(call, dialect: str | None = None, conventions: dict | None = None) -
     return view
 
 
-def diagnose_view(view: View) -> str | None:
-    """The first known mistake of the view's contract name that its outcome shows; when the
-    (minimal) input cannot tell it from other known mistakes, they are named after it."""
+def shown_mistakes(view: View) -> list[Mistake]:
+    """The known mistakes of the view's contract name that its outcome shows, in the order
+    they are tried (one entry per mistake id)."""
     spec = REGISTRY.get(view.call.name)
-    if spec is None:
-        return None
-    shown = []
-    for mistake in spec.mistakes:
+    shown: list[Mistake] = []
+    for mistake in spec.mistakes if spec is not None else ():
         if mistake.id not in (m.id for m in shown) and mistake.shows(view):
             shown.append(mistake)
+    return shown
+
+
+def diagnosis_line(shown: list[Mistake]) -> str | None:
+    """The first mistake's line; when the input cannot tell it from others, they follow."""
     if not shown:
         return None
     others = [m.id for m in shown[1:]]
     return shown[0].line() + (f" (on this input also consistent with: {', '.join(others)})"
                               if others else "")
+
+
+def diagnose_view(view: View) -> str | None:
+    """The first known mistake of the view's contract name that its outcome shows; when the
+    (minimal) input cannot tell it from other known mistakes, they are named after it."""
+    return diagnosis_line(shown_mistakes(view))
+
+
+def confirmed(shown: list[Mistake], view: View, target) -> list[Mistake]:
+    """The mistakes of `shown` that also show on a second call of the target with generic
+    values (`second_call`) of the same shapes and parameters.
+
+    A minimal input is often degenerate: on `[[0, 1]]` a corr2d that returns zeros agrees with
+    the flipped kernel. When the second result is wrong too, only the mistakes it shows are
+    kept (none: no diagnosis); when it is right or cannot be had, the second call says nothing
+    and `shown` stands."""
+    if not shown or target is None:
+        return shown
+    call = second_call(view.call, target)
+    if call is None:
+        return shown
+    second = view_of(call, view.dialect, view.conventions)
+    may_change = IN_PLACE_ALLOWED.get((call.name, view.dialect), ())
+    wrong = any(second.wrong(part) for part in second.correct) or \
+        any(second.changed(name) for name in second.params if name not in may_change)
+    if not wrong:
+        return shown
+    return [m for m in shown if m.shows(second)]
+
+
+def second_call(call, target):
+    """The target's CallResult for `call`'s arguments with every tensor redrawn from a seeded
+    standard normal (positive for variances), or None when the call has no tensor argument or
+    the target does not return."""
+    generator = torch.Generator().manual_seed(20261122)
+    names = (*target.arg_names(call.name), *[""] * len(call.args))
+    redrawn_any = False
+
+    def redrawn(name: str, value):
+        nonlocal redrawn_any
+        if not isinstance(value, torch.Tensor) or not value.dtype.is_floating_point:
+            return value
+        redrawn_any = True
+        fresh = torch.randn(value.shape, generator=generator, dtype=torch.float64)
+        if "var" in name:
+            fresh = fresh.abs() + 0.5
+        return fresh.to(value.dtype)
+
+    args = tuple(redrawn(name, value) for name, value in zip(names, call.args))
+    kwargs = {name: redrawn(name, value) for name, value in call.kwargs.items()}
+    if not redrawn_any:
+        return None
+    grad_mode = False if call.description.endswith("under torch.no_grad()") else None
+    try:
+        return target.call_in_grad_mode(grad_mode, call.name, *args, **kwargs)
+    except PropertyFailure as failure:  # e.g. an input changed in place: the call is kept
+        return failure.call
 
 
 def diagnose(failure: PropertyFailure, dialect: str | None = None,
@@ -128,7 +188,7 @@ def explain(failure: PropertyFailure, target=None) -> None:
         view = view_of(call, target.dialect(call.name) if target is not None else None,
                        getattr(target, "conventions", {}).get(call.name))
         if failure.diagnosis is None:
-            failure.diagnosis = diagnose_view(view)
+            failure.diagnosis = diagnosis_line(confirmed(shown_mistakes(view), view, target))
         if failure.example is not None and failure.example == call.example:
             failure.example = "\n".join([failure.example, *expected_lines(view)])
     except Exception as exc:  # noqa: BLE001 - diagnosis must not turn a failure into an error

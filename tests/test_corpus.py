@@ -4,6 +4,7 @@ Each file in tests/corpus/{buggy,correct}/ states its verdict in its docstring:
 
     convcheck-expect: fail NAME[, NAME]          these names fail, every other defined one passes
     convcheck-diagnosis: NAME MISTAKE-ID          a failure of NAME is diagnosed as MISTAKE-ID
+    convcheck-diagnosis: NAME none                no failure of NAME names a known mistake
     convcheck-expect: pass                        a correct alternative: everything passes
 
 and the two notebooks built from the seed's textbook cells (tests/notebooks/) have theirs in
@@ -103,6 +104,9 @@ def test_corpus_target_gets_its_verdict(path, tmp_path):
     assert run.returncode == (1 if failing else 0), _summary(run)
     for name, mistake in diagnoses.items():
         found = [f["diagnosis"] for f in run.report["functions"][name]["failures"]]
+        if mistake == "none":
+            assert not any(found), f"{name}: expected no diagnosis, got {found}\n{_summary(run)}"
+            continue
         assert any(d and (d == mistake or d.startswith(mistake + ":")) for d in found), \
             f"{name}: expected diagnosis {mistake}, got {found}\n{_summary(run)}"
     if path in REPLAYED:

@@ -158,7 +158,8 @@ def test_buggy_corpus_calls_are_diagnosed_with_their_mistake(path, name, mistake
                 found = diagnosis.diagnose_view(view)
                 seen.append((call.description, found))
         assert seen, f"no revealing input makes {path.name}'s {name} wrong"
-        wrong = [(d, f) for d, f in seen if not (f or "").startswith(mistake + ":")]
+        wrong = [(d, f) for d, f in seen if not (f is None if mistake == "none" else
+                                                (f or "").startswith(mistake + ":"))]
         assert not wrong, f"expected {mistake} for every wrong call, got {wrong}"
     finally:
         target.close()
@@ -195,6 +196,31 @@ def test_bare_mistake_ids_are_spelled_out():
     diagnosis.explain(failure)
     assert failure.diagnosis.startswith("parameters-not-nn-parameter: ")
     assert "nn.Parameter" in failure.diagnosis
+
+
+def test_a_mistake_seen_on_a_degenerate_input_only_is_not_named():
+    """On X = [[0, 1]], K = [[0, 1]] a corr2d returning zeros agrees with the flipped kernel;
+    a second call with generic values of the same shapes shows it is not that mistake."""
+    target = _open(CORPUS / "buggy" / "corr2d_comparison_not_assignment.py")
+    try:
+        call = target.call("corr2d", torch.tensor([[0.0, 1.0]]), torch.tensor([[0.0, 1.0]]))
+        failure = call.failure("result differs")
+        assert diagnosis.diagnose(failure, "textbook").startswith("flipped-kernel:")
+        diagnosis.explain(failure, target)
+        assert failure.diagnosis is None
+    finally:
+        target.close()
+
+
+def test_a_mistake_is_still_named_when_the_second_input_confirms_it():
+    target = _open(CORPUS / "buggy" / "corr2d_flipped_kernel.py")
+    try:
+        call = target.call("corr2d", torch.tensor([[0.0, 1.0]]), torch.tensor([[0.0, 1.0]]))
+        failure = call.failure("result differs")
+        diagnosis.explain(failure, target)
+        assert failure.diagnosis.startswith("flipped-kernel:")
+    finally:
+        target.close()
 
 
 def test_wrong_axes_is_named_from_the_running_statistics_alone():
