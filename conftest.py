@@ -99,16 +99,37 @@ def pytest_report_header(config):
     return lines
 
 
+#: The test modules whose tests check the target; the others test the suite itself.
+TARGET_TEST_MODULES = ("test_properties.py", "test_lenet.py")
+
+
+def _selftests_wanted(config) -> bool:
+    return config.convcheck_selftests or "selftest" in (config.getoption("-m") or "")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """With a target chosen, the self-test modules are not even imported (seconds of start-up
+    that `pytest -x --target ...` would pay before its first failure)."""
+    if not _selftests_wanted(config) and collection_path.suffix == ".py" and \
+            collection_path.name.startswith("test_") and \
+            collection_path.name not in TARGET_TEST_MODULES:
+        return True
+    return None
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Tests that do not use the `target` fixture test the suite itself: mark them `selftest`
-    and run them only when no target is chosen (plain `pytest`, or `-m selftest`)."""
+    and run them only when no target is chosen (plain `pytest`, or `-m selftest`). The
+    properties run before the LeNet checks, which train networks: under `-x` a wrong function
+    is reported in seconds."""
+    items.sort(key=lambda item: item.get_closest_marker("lenet") is not None)
     for item in items:
         if "target" not in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.selftest)
         if item.path.name == "test_corpus.py":
             item.add_marker(pytest.mark.corpus)
-    if not config.convcheck_selftests and "selftest" not in (config.getoption("-m") or ""):
+    if not _selftests_wanted(config):
         kept = [i for i in items if i.get_closest_marker("selftest") is None]
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept

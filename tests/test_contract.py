@@ -24,6 +24,19 @@ FLIPPED_CORR2D = CORRECT_CORR2D.replace("* K).sum()", "* K.flip(0, 1)).sum()")
 ONLY_CORR2D = ("-k", "corr2d and not multi")
 
 
+def test_the_modules_collected_for_a_target_are_those_whose_tests_take_the_target():
+    """conftest skips the other test modules when a target is chosen: a new module of target
+    tests must be listed in conftest.TARGET_TEST_MODULES, or it would never run on targets."""
+    import re
+    from pathlib import Path
+
+    import conftest
+    tests = Path(__file__).resolve().parent
+    taking = {p.name for p in tests.glob("test_*.py")
+              if re.search(r"def test_\w+\([^)]*\btarget\b", p.read_text(encoding="utf-8"))}
+    assert taking == set(conftest.TARGET_TEST_MODULES)
+
+
 def test_spec_resolution_prefers_option_then_environment_then_reference():
     assert contract.resolve_spec("a.py", {"CONVCHECK_TARGET": "b.py"}) == "a.py"
     assert contract.resolve_spec(None, {"CONVCHECK_TARGET": "b.py"}) == "b.py"
@@ -98,6 +111,24 @@ def test_buggy_target_fails_under_its_name_with_a_runnable_example(tmp_path):
     failure = corr2d["failures"][0]
     assert failure["property"] and failure["message"]
     assert "corr2d(" in failure["example"] and "torch.tensor(" in failure["example"]
+
+
+def test_a_parallel_run_reports_what_a_serial_run_reports(tmp_path):
+    """Under the derandomized `ci` profile (CI=true, as in CI) `-n 2` finds the same failures,
+    minimal examples and diagnoses as a serial run, so a CI failure reproduces locally."""
+    target = write_target(tmp_path, CORRECT_CORR2D + FLIPPED_CORR2D.replace(
+        "def corr2d(", "def corr2d_wrong(") + """
+def corr2d_multi_in(X, K):
+    return sum(corr2d_wrong(x, k) for x, k in zip(X, K))
+""")
+    runs = {}
+    for jobs in ("0", "2"):
+        (tmp_path / jobs).mkdir()
+        runs[jobs] = run_suite(target, tmp_path / jobs, "-n", jobs, "-k", "corr2d")
+        assert runs[jobs].report is not None, runs[jobs].output[-2000:]
+    serial, parallel = runs["0"].report["functions"], runs["2"].report["functions"]
+    assert serial["corr2d_multi_in"]["status"] == "fail" and serial["corr2d"]["status"] == "pass"
+    assert serial == parallel
 
 
 def test_environment_variable_chooses_the_target(tmp_path):
