@@ -25,10 +25,11 @@ class SuiteRun:
 
 
 def run_suite(target: str | os.PathLike, tmp_path: Path, *extra: str,
-              env: dict | None = None, timeout: float = 600) -> SuiteRun:
-    """`pytest tests/test_properties.py --target TARGET --report-json ...` in a subprocess."""
+              env: dict | None = None, timeout: float = 600,
+              tests: str = "test_properties.py") -> SuiteRun:
+    """`pytest tests/TESTS --target TARGET --report-json ...` in a subprocess."""
     report = Path(tmp_path) / "report.json"
-    command = [sys.executable, "-m", "pytest", str(PROJECT / "tests" / "test_properties.py"),
+    command = [sys.executable, "-m", "pytest", str(PROJECT / "tests" / tests),
                "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--target", str(target),
                "--report-json", str(report), *extra]
     environment = {**os.environ, "CI": "true", **(env or {})}

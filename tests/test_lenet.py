@@ -29,6 +29,7 @@ import contextlib
 import gzip
 import math
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,10 +39,12 @@ from torch import nn
 
 from properties.failures import PropertyFailure
 from reference import lenet as ref
+from suite_runner import run_suite
 from reference.data import (FASHION_MNIST_ENV, IDXError, find_fashion_mnist, load_digits28,
                             load_fashion_mnist, read_idx, write_idx)
 
 pytestmark = pytest.mark.lenet
+CORPUS = Path(__file__).resolve().parent / "corpus"
 
 SEED = 0
 
@@ -230,6 +233,21 @@ def test_target_batchnorm_matches_torch_in_bn_lenet(target):
                      f"the two agree on {accuracy:.0%} of {len(logits)} predictions",
                      "evaluation uses the running statistics: are they updated in training, "
                      "stored on the module, and does moving_var start at ones?"], prop=prop)
+
+
+@pytest.mark.parametrize("buggy", ["batchnorm_module_moving_var_zeros.py",
+                                   "batchnorm_module_running_stats_not_updated.py"])
+def test_bn_lenet_check_fails_a_batchnorm_whose_running_statistics_are_wrong(buggy, tmp_path):
+    """Issue 4: a BatchNorm whose moving variance starts at zeros, or that never stores its
+    running statistics, fails the BN-LeNet check under BatchNorm (its evaluation is off)."""
+    run = run_suite(CORPUS / "buggy" / buggy, tmp_path, "-k", "batchnorm_matches_torch",
+                    tests="test_lenet.py")
+    assert run.report is not None, run.output[-2000:]
+    failures = run.report["functions"]["BatchNorm"]["failures"]
+    assert run.returncode == 1 and failures, run.output[-2000:]
+    assert failures[0]["property"] == ("BN-LeNet built with it trains and evaluates as with "
+                                       "torch's BatchNorm"), failures
+    assert "in evaluation" in failures[0]["message"], failures
 
 
 @subject("BatchNorm")
