@@ -39,9 +39,9 @@ from torch import nn
 
 from properties.failures import PropertyFailure
 from reference import lenet as ref
+from reference.data import (FASHION_MNIST_ENV, IDXError, find_fashion_mnist, load_dataset,
+                            load_digits28, load_fashion_mnist, read_idx, write_idx)
 from suite_runner import run_suite
-from reference.data import (FASHION_MNIST_ENV, IDXError, find_fashion_mnist, load_digits28,
-                            load_fashion_mnist, read_idx, write_idx)
 
 pytestmark = pytest.mark.lenet
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -402,6 +402,12 @@ def test_biased_reference_batchnorm_is_the_textbook_convention():
     ours(x)
     batch_var = x.var(dim=(0, 2, 3), unbiased=False)
     torch.testing.assert_close(ours.bn.running_var, 0.9 + 0.1 * batch_var)
+
+
+def test_load_dataset_defaults_to_the_digits_and_names_the_data_sets():
+    assert load_dataset().name == load_digits28().name
+    with pytest.raises(ValueError, match=r"unknown data set 'mnist' \(digits or fashion-mnist\)"):
+        load_dataset("mnist")
 
 
 def test_digits_data():

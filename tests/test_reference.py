@@ -659,6 +659,33 @@ def test_messages_name_the_argument_and_the_rule():
         functional.max_pool2d(torch.zeros(1, 1, 5, 5), 6)
 
 
+@pytest.mark.parametrize("weight_shape, kwargs, message", [
+    ((3, 2, 2, 2), dict(dilation=(1, 2, 3)), r"^dilation must be an int or a pair of ints"),
+    ((3, 2, 2, 2), dict(groups=0), r"^groups must be positive, got 0$"),
+    ((0, 2, 2, 2), {}, r"^weight.shape\[0\] \(output channels\) must be positive, got 0$"),
+    ((3, 2, 2, 7), {}, r"^kernel \(effective size 7\) is larger than the padded input width "
+                       r"\(5\)$"),
+])
+def test_conv2d_messages_name_the_argument(weight_shape, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        functional.conv2d(torch.zeros(1, 2, 5, 5), torch.zeros(weight_shape), **kwargs)
+
+
+def test_conv2d_refuses_a_weight_of_another_dtype_like_torch():
+    x, w = torch.zeros(1, 2, 5, 5), torch.zeros(3, 2, 2, 2, dtype=torch.float64)
+    with pytest.raises(RuntimeError):
+        F.conv2d(x, w)
+    with pytest.raises(ValueError, match=r"^weight dtype torch.float64 differs from input "
+                                         r"dtype torch.float32$"):
+        functional.conv2d(x, w)
+
+
+def test_size_formulas_defaults_and_kernel_message():
+    assert shapes.textbook_output_size(5, 2) == 4  # padding 0 and stride 1 by default
+    with pytest.raises(ValueError, match=r"^kernel size must be positive, got 0$"):
+        shapes.checked_conv_output_size(5, 0)
+
+
 def test_pair_normalises_ints_and_pairs():
     assert shapes.pair(3, "stride") == (3, 3)
     assert shapes.pair((2, 5), "stride") == (2, 5)
