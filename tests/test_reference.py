@@ -671,6 +671,18 @@ def test_conv2d_messages_name_the_argument(weight_shape, kwargs, message):
         functional.conv2d(torch.zeros(1, 2, 5, 5), torch.zeros(weight_shape), **kwargs)
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(kernel_size=(1, 2, 3)), r"^kernel_size must be an int or a pair of ints"),
+    (dict(kernel_size=2, stride=(1, 2, 3)), r"^stride must be an int or a pair of ints"),
+    (dict(kernel_size=2, stride=0), r"^stride must be positive, got 0$"),
+    (dict(kernel_size=2, padding=-1), r"^padding must be non-negative, got -1$"),
+])
+def test_pooling_messages_name_the_argument(kwargs, message):
+    for pool in (functional.max_pool2d, functional.avg_pool2d):
+        with pytest.raises(ValueError, match=message):
+            pool(torch.zeros(1, 1, 5, 5), **kwargs)
+
+
 def test_conv2d_refuses_a_weight_of_another_dtype_like_torch():
     x, w = torch.zeros(1, 2, 5, 5), torch.zeros(3, 2, 2, 2, dtype=torch.float64)
     with pytest.raises(RuntimeError):
