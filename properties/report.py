@@ -96,7 +96,8 @@ class ReportCollector:
                 text = "pass      (no property ran: " + (
                     "; ".join(sorted(t.skip_reasons)) or "none selected") + ")"
             elif status == "pass":
-                text = f"pass      ({t.passed} properties hold"
+                text = (f"pass      ({t.passed} properties hold" if t.passed != 1 else
+                        "pass      (1 property holds")
                 text += f", {t.skipped} skipped)" if t.skipped else ")"
             else:
                 first = t.failures[0]
