@@ -426,6 +426,33 @@ def test_training_is_deterministic():
     assert (runs[0].loss, runs[0].test_acc) == (runs[1].loss, runs[1].test_acc)
 
 
+def test_batch_order_depends_on_the_seed_alone():
+    """Two trainings with the same seed see the same batches, whatever else has drawn random
+    numbers in between (train's batch order has its own generator)."""
+    data = load_digits28().subset(64, 32)
+    runs = []
+    for draws in (0, 5):
+        net = ref.build("lenet", 2)
+        torch.rand(draws)  # another user of the global generator
+        runs.append(ref.train(net, data, 1, batch_size=16, seed=3)[0].loss)
+    assert runs[0] == runs[1]
+
+
+def test_epoch_loss_and_accuracy_are_over_all_its_batches():
+    """With a learning rate of 0 the weights stay put, so an epoch's loss (the mean of its
+    equal-sized batches' losses) is the cross-entropy over the whole training set, and its
+    accuracy the fraction of the training set classified right."""
+    data = load_digits28().subset(48, 16)
+    net = ref.build("lenet", 0)
+    with torch.no_grad():
+        out = net(data.x_train)
+        want_loss = F.cross_entropy(out, data.y_train).item()
+        want_acc = (out.argmax(1) == data.y_train).float().mean().item()
+    stats = ref.train(net, data, 1, batch_size=16, lr=0.0, seed=0)[0]
+    assert stats.loss == pytest.approx(want_loss, rel=1e-5)
+    assert stats.train_acc == pytest.approx(want_acc)
+
+
 def test_epochs_to_reach_is_the_first_epoch_at_or_above_the_accuracy():
     history = [ref.EpochStats(e, 1.0, 0.0, acc, 0.0, 0.0)
                for e, acc in enumerate([0.5, 0.9, 0.8, 0.95], start=1)]
