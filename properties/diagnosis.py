@@ -30,7 +30,7 @@ from properties import diagnosis_bn, diagnosis_conv, diagnosis_pool
 from properties.diagnosis_core import RESULT, Mistake, View
 from properties.failures import PropertyFailure
 from properties.snippets import value_literal
-from properties.target import ARG_NAMES, IN_PLACE_ALLOWED
+from properties.target import ARG_NAMES
 
 #: contract name -> Spec (its correct values and known mistakes).
 REGISTRY = {**diagnosis_conv.SPECS, **diagnosis_pool.SPECS, **diagnosis_bn.SPECS}
@@ -127,10 +127,7 @@ def confirmed(shown: list[Mistake], view: View, target) -> list[Mistake]:
     if call is None:
         return shown
     second = view_of(call, view.dialect, view.conventions)
-    may_change = IN_PLACE_ALLOWED.get((call.name, view.dialect), ())
-    wrong = any(second.wrong(part) for part in second.correct) or \
-        any(second.changed(name) for name in second.params if name not in may_change)
-    if not wrong:
+    if not second.is_wrong():
         return shown
     return [m for m in shown if m.shows(second)]
 
@@ -139,24 +136,24 @@ def second_call(call, target):
     """The target's CallResult for `call`'s arguments with every tensor redrawn from a seeded
     standard normal (positive for variances), or None when the call has no tensor argument or
     the target does not return."""
+    def drawable(value) -> bool:
+        return isinstance(value, torch.Tensor) and value.dtype.is_floating_point
+
+    if not any(drawable(v) for v in (*call.args, *call.kwargs.values())):
+        return None
     generator = torch.Generator().manual_seed(20261122)
-    names = (*target.arg_names(call.name), *[""] * len(call.args))
-    redrawn_any = False
 
     def redrawn(name: str, value):
-        nonlocal redrawn_any
-        if not isinstance(value, torch.Tensor) or not value.dtype.is_floating_point:
+        if not drawable(value):
             return value
-        redrawn_any = True
         fresh = torch.randn(value.shape, generator=generator, dtype=torch.float64)
         if "var" in name:
             fresh = fresh.abs() + 0.5
         return fresh.to(value.dtype)
 
+    names = (*target.arg_names(call.name), *[""] * len(call.args))
     args = tuple(redrawn(name, value) for name, value in zip(names, call.args))
     kwargs = {name: redrawn(name, value) for name, value in call.kwargs.items()}
-    if not redrawn_any:
-        return None
     grad_mode = False if call.description.endswith("under torch.no_grad()") else None
     try:
         return target.call_in_grad_mode(grad_mode, call.name, *args, **kwargs)

@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Sequence
 import torch
 
 from properties.failures import PropertyFailure
+from properties.target import IN_PLACE_ALLOWED
 from properties.tolerance import Expected, compared_dtype, unit_roundoff
 
 F64 = torch.float64
@@ -87,6 +88,13 @@ class View:
             self._cache[part] = bool(values) and self.value(part) is not None and not any(
                 self.agrees(part, e) for e in values)
         return self._cache[part]
+
+    def is_wrong(self) -> bool:
+        """Whether any part is wrong, or an argument changed that the contract says must not
+        (properties.target.IN_PLACE_ALLOWED)."""
+        may_change = IN_PLACE_ALLOWED.get((self.call.name, self.dialect), ())
+        return any(self.wrong(part) for part in self.correct) or any(
+            self.changed(name) for name in self.params if name not in may_change)
 
     def changed(self, name: str) -> bool:
         """Whether the argument `name` differs after the call from what was sent."""

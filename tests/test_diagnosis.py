@@ -15,7 +15,6 @@ import pytest
 import torch
 
 from properties import conventions, diagnosis
-from properties.diagnosis_core import View
 from properties.failures import PropertyFailure
 from properties.target import Target
 
@@ -125,11 +124,6 @@ def calls(target, name):
                 yield failure.call
 
 
-def is_wrong(view: View) -> bool:
-    return any(view.wrong(part) for part in view.correct) or any(
-        view.changed(n) for n in view.params if n not in ("running_mean", "running_var"))
-
-
 def declared(path: Path) -> dict[str, str]:
     text = path.read_text()
     return dict(re.findall(r"convcheck-diagnosis:\s*(\w+)\s+([\w-]+)", text))
@@ -154,7 +148,7 @@ def test_buggy_corpus_calls_are_diagnosed_with_their_mistake(path, name, mistake
         for call in calls(target, name):
             view = diagnosis.view_of(call, target.dialect(name),
                                      target.conventions.get(name))
-            if is_wrong(view):
+            if view.is_wrong():
                 found = diagnosis.diagnose_view(view)
                 seen.append((call.description, found))
         assert seen, f"no revealing input makes {path.name}'s {name} wrong"
@@ -179,7 +173,7 @@ def test_correct_corpus_calls_are_not_wrong(path):
             for call in calls(target, name):
                 view = diagnosis.view_of(call, target.dialect(name),
                                          target.conventions.get(name))
-                assert not is_wrong(view), (call.description, view.correct.keys())
+                assert not view.is_wrong(), (call.description, view.correct.keys())
                 checked += 1
         assert checked
     finally:
