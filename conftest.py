@@ -57,8 +57,8 @@ def pytest_configure(config):
         raise pytest.UsageError(f"convcheck: {exc}") from None
     spec = contract.resolve_spec(config.getoption("--target"))
     # `pytest` alone is the project's own test run; `pytest --target SPEC` checks SPEC only.
-    config.convcheck_selftests = spec == contract.DEFAULT_SPEC and \
-        not config.getoption("--target") and contract.ENV_VAR not in os.environ
+    config.convcheck_selftests = not (config.getoption("--target")
+                                      or os.environ.get(contract.ENV_VAR))
     try:
         target = Target.open(spec, isolate=config.getoption("--isolate"),
                              timeout=config.getoption("--call-timeout"),
