@@ -37,19 +37,20 @@ def mutmut(*args: str) -> str:
     return done.stdout
 
 
-def all_mutants() -> list[str]:
-    """Every mutant's name, read from the mutated copy of reference/ in mutants/, which
-    `mutmut run` with a name that matches no mutant generates (with the map of which tests
-    cover which function) before it stops. (`mutmut print-time-estimates` would list them too,
-    but mutmut 3.8 empties that map on the way.)"""
+def all_mutants() -> dict[str, str]:
+    """Every mutant's name -> its source file (reference/...py), read from the mutated copy
+    of reference/ in mutants/, which `mutmut run` with a name that matches no mutant generates
+    (with the map of which tests cover which function) before it stops. (`mutmut
+    print-time-estimates` would list them too, but mutmut 3.8 empties that map on the way.)"""
     mutmut("run", "reference.generate-and-collect-only")
-    names = set()
-    for path in (PROJECT / "mutants" / "reference").glob("*.py"):
+    names = {}
+    for path in sorted((PROJECT / "mutants" / "reference").glob("*.py")):
         module = "reference" if path.stem == "__init__" else f"reference.{path.stem}"
-        names |= {f"{module}.{m}" for m in MUTANT_DEF.findall(path.read_text(encoding="utf-8"))}
+        for mutant in MUTANT_DEF.findall(path.read_text(encoding="utf-8")):
+            names[f"{module}.{mutant}"] = f"reference/{path.name}"
     if not names:
         raise SystemExit("mutmut generated no mutants (run `mutmut run` to see why)")
-    return sorted(names)
+    return names
 
 
 def in_sample(name: str, every: int) -> bool:
@@ -84,11 +85,6 @@ def rerun_outside_mutmut(name: str, seconds: float = 600) -> str:
     return {0: "survived", 1: "killed"}.get(done.returncode, "timeout")
 
 
-def source_file(name: str) -> str:
-    module = name.split(".x")[0]
-    return "reference/__init__.py" if module == "reference" else module.replace(".", "/") + ".py"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--every", type=int, default=10)
@@ -96,7 +92,7 @@ def main() -> int:
     options = parser.parse_args()
     shutil.rmtree(PROJECT / "mutants", ignore_errors=True)
     names = all_mutants()
-    sample = [n for n in names if in_sample(n, options.every)]
+    sample = sorted(n for n in names if in_sample(n, options.every))
     mutmut("run", "--max-children", options.max_children, *sample)
     status = statuses()
     rerun = {n: rerun_outside_mutmut(n) for n in sample if status.get(n) == "timeout"}
@@ -113,7 +109,7 @@ def main() -> int:
     print("| file | sampled | killed | survived | not covered |\n|---|---|---|---|---|")
     by_file: dict[str, Counter] = {}
     for n in sample:
-        by_file.setdefault(source_file(n), Counter())[status.get(n, "not checked")] += 1
+        by_file.setdefault(names[n], Counter())[status.get(n, "not checked")] += 1
     for path, c in sorted(by_file.items()):
         print(f"| {path} | {sum(c.values())} | {c['killed'] + c['timeout']} | {c['survived']} "
               f"| {c['no tests']} |")
