@@ -64,9 +64,17 @@ def batch_norm_dialect(fn: Any) -> str:
     return BATCH_NORM_DIALECTS[first]
 
 
-def resolve_spec(option: str | None, environ: Mapping[str, str] = os.environ) -> str:
-    """`--target SPEC`, else $CONVCHECK_TARGET, else 'reference'."""
-    return option or environ.get(ENV_VAR) or DEFAULT_SPEC
+def chosen_spec(option: str | None, environ: Mapping[str, str] = os.environ,
+                ini: str | None = None) -> str | None:
+    """`--target SPEC`, else $CONVCHECK_TARGET, else the ini option `convcheck_target`; None
+    when none names a target (an empty value names nothing)."""
+    return option or environ.get(ENV_VAR) or ini or None
+
+
+def resolve_spec(option: str | None, environ: Mapping[str, str] = os.environ,
+                 ini: str | None = None) -> str:
+    """The chosen SPEC (`chosen_spec`), else 'reference'."""
+    return chosen_spec(option, environ, ini) or DEFAULT_SPEC
 
 
 @dataclass(frozen=True)

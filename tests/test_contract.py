@@ -25,16 +25,20 @@ ONLY_CORR2D = ("-k", "corr2d and not multi")
 
 
 def test_the_modules_collected_for_a_target_are_those_whose_tests_take_the_target():
-    """conftest skips the other test modules when a target is chosen: a new module of target
-    tests must be listed in conftest.TARGET_TEST_MODULES, or it would never run on targets."""
+    """The plugin skips the other test modules when a target is chosen: a new module of target
+    tests must be listed in properties.session.TARGET_TEST_MODULES, or it would never run on
+    targets."""
     import re
     from pathlib import Path
 
-    import conftest
+    from properties import session
     tests = Path(__file__).resolve().parent
-    taking = {p.name for p in tests.glob("test_*.py")
-              if re.search(r"def test_\w+\([^)]*\btarget\b", p.read_text(encoding="utf-8"))}
-    assert taking == set(conftest.TARGET_TEST_MODULES)
+    modules = [*tests.glob("test_*.py"), Path(session.__file__).with_name("suite.py")]
+    taking = {p.name for p in modules
+              if re.search(r"def test_\w+\([^)]*\btarget\b", p.read_text(encoding="utf-8"))
+              or re.search(r"^from properties\.suite import \*", p.read_text(encoding="utf-8"),
+                           re.M)}
+    assert taking == set(session.TARGET_TEST_MODULES)
 
 
 def test_spec_resolution_prefers_option_then_environment_then_reference():

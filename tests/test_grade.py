@@ -26,18 +26,18 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from properties import grade_plugin
-from properties.grade import main
-from properties.grade_config import ConfigError, load_config, parse_config
-from properties.grade_feedback import feedback_path, render
-from properties.grade_journal import Journal, run_key
-from properties.grade_progress import Progress
-from properties.grade_run import (TOKEN_VARIABLE, Run, RunOutcome, RunSettings, command,
+from properties.grading import plugin as grade_plugin
+from properties.grading.cli import main
+from properties.grading.config import ConfigError, load_config, parse_config
+from properties.grading.feedback import feedback_path, render
+from properties.grading.journal import Journal, run_key
+from properties.grading.progress import Progress
+from properties.grading.run import (TOKEN_VARIABLE, Run, RunOutcome, RunSettings, command,
                                   kill_token_holders)
-from properties.grade_sheet import csv_text, summary, summary_lines, write_sheet
-from properties.grade_submissions import Submission, SubmissionError, discover
-from properties.grade_verdict import Verdict, judge, usage_error_line
-from properties.grade_watch import SuiteSnapshot, Watch
+from properties.grading.sheet import csv_text, summary, summary_lines, write_sheet
+from properties.grading.submissions import Submission, SubmissionError, discover
+from properties.grading.verdict import Verdict, judge, usage_error_line
+from properties.grading.watch import SuiteSnapshot, Watch
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "grading"
@@ -263,7 +263,7 @@ def _events(report, exitstatus, key=KEY, finished=True):
 
 
 def _outcome(returncode, report=None, events=b"", **extra):
-    from properties.grade_run import parse_events
+    from properties.grading.run import parse_events
     base = dict(returncode=returncode, timed_out=False, duration=12.34, output="",
                 output_bytes=0, report=report, report_problem=None if report else "no report",
                 events=parse_events(events), key=KEY, events_data=events)
@@ -549,7 +549,7 @@ def test_the_judges_command_runs_the_suite_isolated_with_every_value_attached(tm
     for expected in ["--isolate", "--target=/c/a b.py", "--call-timeout=7.5",
                      "--memory-limit-mb=2048", "--grade-only=corr2d", "--grade-only=pool2d",
                      "--grade-max-examples=3", "--grade-key-stdin", "--device=cpu",
-                     "-p", "properties.grade_plugin"]:
+                     "-p", "properties.grading.plugin"]:
         assert expected in args
     assert "-x" not in args
     # an option's value never stands alone, where pytest could take it for a path
@@ -650,7 +650,7 @@ def test_usage_errors_of_the_command_exit_2(tmp_path, capsys):
 
 
 def test_names_the_suite_has_no_property_for_are_left_out_of_the_sheet():
-    from properties.grade import _gradable
+    from properties.grading.cli import _gradable
     config, left_out = _gradable(CONFIG, {"corr2d", "pool2d", "LeNet"})
     assert config.names == ["corr2d", "pool2d"] and config.total == 3.5
     assert left_out == {"conv2d": "the suite has no property about it"}
@@ -658,7 +658,7 @@ def test_names_the_suite_has_no_property_for_are_left_out_of_the_sheet():
 
 
 def test_a_second_grading_into_the_same_folder_is_refused(tmp_path, capsys):
-    from properties.grade import _lock
+    from properties.grading.cli import _lock
     held = _lock(tmp_path / "out" / ".convcheck-grade.lock")
     (tmp_path / "a.py").write_text("")
     try:

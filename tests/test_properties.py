@@ -1,10 +1,3 @@
-"""The binding: one pytest item per declared property (properties.catalog.ALL_PROPERTIES),
-each checked against the target chosen with --target."""
-import pytest
-
-from properties.catalog import ALL_PROPERTIES
-
-
-@pytest.mark.parametrize("prop", ALL_PROPERTIES, ids=lambda p: p.test_id)
-def test_property(prop, target, device):
-    prop.verify(target.on(device))
+"""The target's tests inside the project: the same module the installed `convcheck` command
+runs (properties/suite.py): one item per property, and the LeNet checks (marked `lenet`)."""
+from properties.suite import *  # noqa: F401,F403

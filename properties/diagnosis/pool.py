@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from properties import oracles_pool
-from properties.diagnosis_core import (F64, Spec, View, half_precision, one_short, pair,
+from properties.diagnosis.core import (F64, Spec, View, half_precision, one_short, pair,
                                        reshaped, scaled, variant)
 from properties.tolerance import Expected, sum_of_products
 

@@ -20,8 +20,7 @@ import os
 from pathlib import Path
 
 #: What a judge needs, relative to the project root (folders are copied whole).
-SUITE_FILES = ("conftest.py", "pyproject.toml", "tests/test_properties.py",
-               "tests/conftest.py")
+SUITE_FILES = ("conftest.py", "pyproject.toml", "tests/test_properties.py")
 SUITE_FOLDERS = ("properties", "reference")
 def _read(path: Path) -> bytes | None:
     """A regular file's bytes; None when there is no such file (a symlink or a folder in its

@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from properties.grade_verdict import Verdict
+from properties.grading.verdict import Verdict
 
 
 def default_path(output: Path) -> Path:

@@ -26,8 +26,8 @@ import torch
 from hypothesis.control import current_build_context
 from hypothesis.errors import InvalidArgument
 
-from properties import diagnosis_bn, diagnosis_conv, diagnosis_pool
-from properties.diagnosis_core import RESULT, Mistake, View
+from properties.diagnosis import bn as diagnosis_bn, conv as diagnosis_conv, pool as diagnosis_pool
+from properties.diagnosis.core import RESULT, Mistake, View
 from properties.failures import PropertyFailure
 from properties.snippets import value_literal
 from properties.target import ARG_NAMES

@@ -11,7 +11,7 @@
     max_examples = 40   # Hypothesis examples per property
     jobs = 4
 
-`properties/grading.toml` is the default. Unknown names, sections or keys are errors: a typo
+`properties/grading/grading.toml` is the default. Unknown names, sections or keys are errors: a typo
 must not silently drop a name from the grade.
 """
 from __future__ import annotations

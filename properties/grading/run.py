@@ -2,7 +2,7 @@
 
 A `Run` writes its own copy of the suite (grade_watch.SuiteSnapshot) and starts
 
-    python -m pytest <suite>/tests/test_properties.py -q -s -p properties.grade_plugin
+    python -m pytest <suite>/tests/test_properties.py -q -s -p properties.grading.plugin
         --target=<submission> --isolate --device=cpu --call-timeout=S --memory-limit-mb=M
         --report-json=<private>/report-<random>.json --grade-events=<private>/events-<random>
         --grade-key-stdin [--grade-only=NAME ...] [--grade-max-examples=N]
@@ -36,8 +36,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from properties.grade_submissions import Submission
-from properties.grade_watch import SuiteSnapshot
+from properties.grading.submissions import Submission
+from properties.grading.watch import SuiteSnapshot
 
 TAIL_BYTES = 64 * 1024
 #: Address space the judge (pytest) gets on top of the worker's limit: its own torch and
@@ -95,8 +95,8 @@ def command(settings: RunSettings, suite: Path, spec: str, report: Path,
     # Every value goes in its option's own argument (--x=value): before conftest.py is
     # loaded pytest does not know its options and would take a separate value for a path.
     args = [settings.python, "-m", "pytest", str(suite / "tests" / "test_properties.py"),
-            "-q", "-s", "-p", "no:cacheprovider", "-p", "no:randomly",
-            "-p", "properties.grade_plugin", f"--rootdir={suite}",
+            "-q", "-s", "-p", "no:cacheprovider", "-p", "no:randomly", "-m", "not lenet",
+            "-p", "properties.grading.plugin", f"--rootdir={suite}",
             f"--confcutdir={suite}", f"--config-file={suite / 'pyproject.toml'}",
             f"--target={spec}", "--isolate", "--device=cpu",
             f"--call-timeout={settings.call_timeout:g}",
@@ -278,7 +278,7 @@ def read_bounded(path: Path) -> bytes:
 
 
 def parse_events(data: bytes) -> list[dict]:
-    """The run's own record (properties.grade_plugin), skipping any unreadable line."""
+    """The run's own record (properties.grading.plugin), skipping any unreadable line."""
     events = []
     for line in data.decode("utf-8", errors="replace").splitlines():
         try:

@@ -21,8 +21,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from properties.grade_config import GradingConfig, format_points
-from properties.grade_verdict import NAME_STATUSES, Verdict
+from properties.grading.config import GradingConfig, format_points
+from properties.grading.verdict import NAME_STATUSES, Verdict
 
 CSV_NAME, JSON_NAME = "grades.csv", "grades.json"
 

@@ -31,9 +31,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from properties.contract import CONTRACT_NAMES
-from properties.grade_plugin import events_signature, report_signature
-from properties.grade_run import RunOutcome
-from properties.grade_submissions import Submission
+from properties.grading.plugin import events_signature, report_signature
+from properties.grading.run import RunOutcome
+from properties.grading.submissions import Submission
 
 ROW_STATUSES = ("ok", "timeout", "crash", "error")
 NAME_STATUSES = ("pass", "fail", "missing", "timeout", "crash", "error")
@@ -47,7 +47,7 @@ OUT_OF_MEMORY = ("MemoryError", "can't allocate memory", "not enough memory", "b
                  "Cannot allocate memory")
 LOAD_ERROR_MARK = "convcheck: cannot load target"
 #: Where the suite lives; a run's private copy of it is named so in messages.
-PROJECT = str(Path(__file__).resolve().parent.parent)
+PROJECT = str(Path(__file__).resolve().parents[2])
 #: How properties.target words a load that never finished.
 LOAD_TIMEOUT_MARK = "loading did not return within"
 

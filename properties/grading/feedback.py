@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from properties.grade_config import GradingConfig, format_points
-from properties.grade_sheet import points_of, write_atomically
-from properties.grade_verdict import Verdict
+from properties.grading.config import GradingConfig, format_points
+from properties.grading.sheet import points_of, write_atomically
+from properties.grading.verdict import Verdict
 
 #: How a name's status reads on the card (without its diagnosis).
 CARD_WORDS = {

@@ -1,4 +1,4 @@
-"""The grader's pytest plugin, loaded into the judge with `-p properties.grade_plugin`.
+"""The grader's pytest plugin, loaded into the judge with `-p properties.grading.plugin`.
 
 It adds four options, all used by `python -m properties.grade` only:
 
@@ -23,7 +23,7 @@ It adds four options, all used by `python -m properties.grade` only:
                          even after the run, no longer matches (`report_signature`).
 
 Everything here runs in the judge (the pytest process), never in the target's worker: the
-worker is started by conftest.py's pytest_configure, after this plugin's (tryfirst) one has
+worker is started by the convcheck plugin's pytest_configure (properties.session), after this plugin's (tryfirst) one has
 read the key, so the worker inherits a standard input that is already at its end.
 """
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _read_key() -> bytes:
 def pytest_configure(config):
     key = _read_key() if config.getoption("--grade-key-stdin") else None
     if key is not None or config.getoption("--grade-events"):
-        # Import every property now, before conftest.py starts the target's worker: code the
+        # Import every property now, before the convcheck plugin starts the target's worker: code the
         # worker runs cannot change on disk what this judge then imports.
         import properties.catalog  # noqa: F401
     examples = config.getoption("--grade-max-examples")

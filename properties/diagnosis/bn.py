@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from properties import oracles_bn as bn
-from properties.diagnosis_core import (F64, Mistake, RESULT, Spec, View, arg_after,
+from properties.diagnosis.core import (F64, Mistake, RESULT, Spec, View, arg_after,
                                        half_precision, item, variant)
 from properties.tolerance import Expected, batch_norm_bound
 

@@ -1,0 +1,69 @@
+"""convcheck's pytest plugin, registered through the `pytest11` entry point `convcheck`.
+
+Installed, it is loaded into every pytest run of the environment, so it stays inert unless
+asked: importing it imports nothing heavy (no torch), and it only adds its command-line and
+ini options. It turns on when a target is chosen —
+
+    pytest --target SPEC          (the option; any path form, since the plugin is loaded before
+                                   pytest reads the command line)
+    CONVCHECK_TARGET=SPEC pytest  (the environment)
+    convcheck_target = SPEC       (an ini option, e.g. in [tool.pytest.ini_options])
+
+— or when the project's own ini says `convcheck_self_tests = true` (the suite's own tests:
+the reference target, plus the self-tests). Then `properties.session.Session` is registered:
+it loads the target, prints it in the header, files every property outcome under its
+contract name, and writes the report card and `--report-json` (see docs/contract.md).
+"""
+from __future__ import annotations
+
+import os
+
+from properties.contract import ENV_VAR, chosen_spec
+
+INI_TARGET = "convcheck_target"
+INI_SELF_TESTS = "convcheck_self_tests"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("convcheck")
+    group.addoption("--target", default=None, metavar="SPEC",
+                    help="implementation under test: reference, torch, a dotted module, a .py "
+                         f"file or an .ipynb notebook (else ${ENV_VAR}, else the ini option "
+                         f"{INI_TARGET})")
+    group.addoption("--report-json", default=None, metavar="PATH",
+                    help="write the per-name results as one JSON object to PATH")
+    group.addoption("--isolate", action="store_true",
+                    help="run the target in a separate worker process (graders use this)")
+    group.addoption("--device", default="auto", metavar="DEVICE",
+                    help="auto (CPU, plus CUDA when available), cpu, cuda, cuda:N or mps")
+    group.addoption("--require-cuda", action="store_true",
+                    help="a missing CUDA device is a usage error instead of skipped tests")
+    group.addoption("--fashion-mnist", default=None, metavar="DIR",
+                    help="a folder holding Fashion-MNIST's IDX files (plain or .gz) for the "
+                         "LeNet smoke tests (else $CONVCHECK_FASHION_MNIST); never downloaded")
+    group.addoption("--call-timeout", type=float, default=60.0, metavar="SECONDS",
+                    help="a target call that takes longer fails (default 60)")
+    group.addoption("--memory-limit-mb", type=int, default=None, metavar="MB",
+                    help="with --isolate: the worker's address-space limit (graders use this)")
+    parser.addini(INI_TARGET, "convcheck: the target checked when neither --target nor "
+                              f"${ENV_VAR} names one", default=None)
+    parser.addini(INI_SELF_TESTS, "convcheck: this project is the suite itself (its self-tests "
+                                  "run when no target is chosen)", type="bool", default=False)
+
+
+def chosen_target(config) -> str | None:
+    """The SPEC the user chose: --target, else $CONVCHECK_TARGET, else the ini option; None
+    when none names one (an empty value names nothing)."""
+    return chosen_spec(config.getoption("--target"), os.environ, config.getini(INI_TARGET))
+
+
+def is_active(config) -> bool:
+    """Whether convcheck has anything to do in this run."""
+    return chosen_target(config) is not None or bool(config.getini(INI_SELF_TESTS))
+
+
+def pytest_configure(config):
+    if not is_active(config):
+        return
+    from properties.session import Session  # imports torch: only now
+    config.pluginmanager.register(Session(config, chosen_target(config)), "convcheck-session")

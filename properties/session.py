@@ -1,0 +1,166 @@
+"""What convcheck's pytest plugin does once it is active (properties.plugin registers a
+`Session` then): load the target, print it in the header, run the target's tests (and the
+suite's self-tests when no target is chosen), file every property outcome under its contract
+name, write the report card and --report-json.
+
+See docs/contract.md for the interface this implements.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import properties.profiles  # noqa: F401  (registers and loads the Hypothesis profile)
+from properties import contract, conventions, devices
+from properties.failures import find_property_failure
+from properties.report import (FAILURE_KEY, NOTE_KEY, SUBJECT_KEY, ReportCollector,
+                               failure_longrepr, failure_text)
+from properties.target import Target
+
+#: The test modules whose tests check the target; the others test the suite itself.
+TARGET_TEST_MODULES = ("test_properties.py", "suite.py")
+
+
+class Session:
+    """The active plugin for one pytest run (see the module docstring)."""
+
+    def __init__(self, config, spec: str | None):
+        self.config = config
+        # The suite's tensors are tiny: torch's intra-op threads only add synchronisation,
+        # which on a loaded or xdist-shared machine makes F.batch_norm take ~50 ms a call
+        # instead of ~5 µs.
+        torch.set_num_threads(1)
+        config.addinivalue_line("markers", "selftest: a test of the suite itself (runs when "
+                                           "no target is chosen)")
+        config.addinivalue_line("markers", "lenet: LeNet convergence smoke tests")
+        try:
+            self.devices = devices.select_devices(config.getoption("--device"),
+                                                  config.getoption("--require-cuda"))
+        except devices.DeviceError as exc:
+            raise pytest.UsageError(f"convcheck: {exc}") from None
+        # `pytest` alone is the project's own test run; `pytest --target SPEC` checks SPEC only.
+        self.selftests = spec is None
+        spec = spec or contract.DEFAULT_SPEC
+        try:
+            self.target = Target.open(spec, isolate=config.getoption("--isolate"),
+                                      timeout=config.getoption("--call-timeout"),
+                                      memory_limit_mb=config.getoption("--memory-limit-mb"))
+        except contract.TargetLoadError as exc:
+            raise pytest.UsageError(f"convcheck: cannot load target {spec!r}: {exc}") from None
+        self.target.conventions = conventions.detect(self.target)
+        # Read by the grader's judge-side plugin (properties.grading.plugin).
+        config.convcheck_target = self.target
+        config.convcheck_report = None
+        if not hasattr(config, "workerinput"):
+            config.convcheck_report = ReportCollector(self.target)
+            config.pluginmanager.register(config.convcheck_report, "convcheck-report")
+
+    def pytest_unconfigure(self, config):
+        self.target.close()
+
+    def pytest_report_header(self, config):
+        from hypothesis import settings
+        target = self.target
+        lines = [f"convcheck target: {target.spec} ({target.kind}: {target.origin})",
+                 "defines: " + (", ".join(target.defined) or "none of the contract's names")]
+        if target.dialects:
+            lines.append("dialects: " + ", ".join(f"{n} {d}" for n, d in target.dialects.items()))
+        for name, found in target.conventions.items():
+            lines.append(f"conventions of {name}: "
+                         + ", ".join(f"{k} {v}" for k, v in found.items()))
+        for index, first_line, reason in target.skipped_cells:
+            lines.append(f"skipped notebook cell {index} ({first_line[:50]}): {reason}")
+        lines.append(f"hypothesis profile: {settings.get_current_profile_name()} "
+                     f"(max_examples={settings().max_examples}, "
+                     f"derandomize={settings().derandomize}); devices: "
+                     f"{', '.join(self.devices)}; isolated: {target.runner.isolated}")
+        if not self.selftests:
+            lines.append("suite self-tests: deselected (they run with plain `pytest`, no target)")
+        return lines
+
+    # -- collection
+    def _selftests_wanted(self) -> bool:
+        return self.selftests or "selftest" in (self.config.getoption("-m") or "")
+
+    def pytest_ignore_collect(self, collection_path, config):
+        """With a target chosen, the self-test modules are not even imported (seconds of
+        start-up that `pytest -x --target ...` would pay before its first failure)."""
+        if not self._selftests_wanted() and collection_path.suffix == ".py" and \
+                collection_path.name.startswith("test_") and \
+                collection_path.name not in TARGET_TEST_MODULES:
+            return True
+        return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, config, items):
+        """Tests that do not use the `target` fixture test the suite itself: mark them
+        `selftest` and run them only when no target is chosen (plain `pytest`, or
+        `-m selftest`). The properties run before the LeNet checks, which train networks:
+        under `-x` a wrong function is reported in seconds."""
+        items.sort(key=lambda item: item.get_closest_marker("lenet") is not None)
+        for item in items:
+            if "target" not in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.selftest)
+        if not self._selftests_wanted():
+            kept = [i for i in items if i.get_closest_marker("selftest") is None]
+            config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+            items[:] = kept
+
+    def pytest_generate_tests(self, metafunc):
+        """Run device-aware tests once per selected device."""
+        if "device" in metafunc.fixturenames:
+            metafunc.parametrize("device", self.devices)
+
+    @pytest.fixture(scope="session", name="target")
+    def target_fixture(self):
+        """The target under test (properties.target.Target)."""
+        return self.target
+
+    # -- outcomes
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        prop = getattr(getattr(item, "callspec", None), "params", {}).get("prop")
+        subject = getattr(prop, "subject", None) or getattr(item.function, "convcheck_subject",
+                                                             None)
+        if subject is None:
+            return
+        if (SUBJECT_KEY, subject) not in report.user_properties:
+            report.user_properties.append((SUBJECT_KEY, subject))
+        if call.when == "call":
+            report.user_properties.extend((NOTE_KEY, note)
+                                          for note in self.target.take_notes())
+        if report.failed and call.excinfo is not None:
+            failure = find_property_failure(call.excinfo.value)
+            if failure is not None:
+                if item.config.getoption("tbstyle") == "auto":  # --tb=long keeps the traceback
+                    report.longrepr = failure_longrepr(failure_text(
+                        failure, item.nodeid, self.target.spec,
+                        getattr(call.excinfo.value, "__notes__", ())),
+                        f"{failure.culprit}: {failure.summary}", str(item.path))
+                report.user_properties.append((FAILURE_KEY, {
+                    "culprit": failure.culprit, "property": failure.prop or prop.title,
+                    "message": failure.one_line(), "diagnosis": failure.diagnosis,
+                    "example": failure.example}))
+            else:
+                exc = call.excinfo.value
+                report.user_properties.append((FAILURE_KEY, {
+                    "culprit": subject, "property": getattr(prop, "title", item.name),
+                    "message": f"{type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}",
+                    "diagnosis": None, "example": None}))
+
+    def pytest_terminal_summary(self, terminalreporter, config):
+        collector = config.convcheck_report
+        if collector is None:
+            return
+        terminalreporter.section("convcheck report card")
+        for line in collector.card_lines():
+            terminalreporter.write_line(line)
+
+    def pytest_sessionfinish(self, session):
+        collector = session.config.convcheck_report
+        path = session.config.getoption("--report-json")
+        if collector is not None and path:
+            collector.write_json(path)
