@@ -51,6 +51,8 @@ class Session:
         # Read by the grader's judge-side plugin (properties.grading.plugin).
         config.convcheck_target = self.target
         config.convcheck_report = None
+        from properties import fixtures
+        config.pluginmanager.register(fixtures, "convcheck-fixtures")
         if not hasattr(config, "workerinput"):
             config.convcheck_report = ReportCollector(self.target)
             config.pluginmanager.register(config.convcheck_report, "convcheck-report")
@@ -110,11 +112,6 @@ class Session:
         """Run device-aware tests once per selected device."""
         if "device" in metafunc.fixturenames:
             metafunc.parametrize("device", self.devices)
-
-    @pytest.fixture(scope="session", name="target")
-    def target_fixture(self):
-        """The target under test (properties.target.Target)."""
-        return self.target
 
     # -- outcomes
     @pytest.hookimpl(hookwrapper=True)
