@@ -20,6 +20,7 @@ from properties.failures import PropertyFailure
 from properties.runner import (InProcessRunner, TargetCrashed, TargetRaised, TargetTimedOut,
                                WorkerRunner)
 from properties.snippets import call_snippet, describe_call, standalone_import
+from properties.tolerance import compared_dtype
 
 #: Parameter names used to show each contract function's calls.
 ARG_NAMES = {
@@ -283,7 +284,8 @@ class Target:
                 got.is_floating_point and got.itemsize < given.itemsize:
             short = lambda dtype: str(dtype).removeprefix("torch.")
             self.note(result.name, f"{result.name} returns {short(got)} for {short(given)} "
-                                   f"input (accepted: compared at {short(got)})")
+                                   f"input (accepted: compared at "
+                                   f"{short(compared_dtype(given, got))})")
 
     def _check_inputs_unchanged(self, result: CallResult, arg_names) -> None:
         allowed = IN_PLACE_ALLOWED.get((result.name, self.dialect(result.name)), ())

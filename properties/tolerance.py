@@ -1,7 +1,8 @@
 """The tolerance model: error bounds from floating-point error analysis, not fixed rtol/atol.
 
 Every comparison is made at the *compared precision*: the lower of the input's and the
-result's precision (unit roundoff u: 2^-53 for float64, 2^-24 for float32, 2^-11 for float16).
+result's precision, never below float32 (unit roundoff u: 2^-53 for float64, 2^-24 for
+float32; a float16 or bfloat16 result is compared at float32).
 The oracle computes in float64 from the same inputs, so its own error is negligible at either
 precision; with integer-valued inputs it is exact.
 
@@ -48,10 +49,18 @@ def unit_roundoff(dtype: torch.dtype) -> float:
     return _UNIT_ROUNDOFF.get(dtype, 0.0)
 
 
+#: The compared precision is never below this (contract): a float16 or bfloat16 result for
+#: float32 or float64 input is held to float32 accuracy, since half precision loses the
+#: input's information.
+LOWEST_COMPARED = torch.float32
+
+
 def compared_dtype(*dtypes: torch.dtype) -> torch.dtype:
-    """The lowest-precision floating dtype among `dtypes` (the precision values are compared at)."""
+    """The lowest-precision floating dtype among `dtypes` (the precision values are compared at),
+    but never below LOWEST_COMPARED."""
     floating = [d for d in dtypes if d in _UNIT_ROUNDOFF]
-    return max(floating, key=unit_roundoff) if floating else torch.float64
+    lowest = max(floating, key=unit_roundoff) if floating else torch.float64
+    return LOWEST_COMPARED if unit_roundoff(lowest) > unit_roundoff(LOWEST_COMPARED) else lowest
 
 
 def sum_of_products_bound(magnitude: torch.Tensor, terms: int, u: float) -> torch.Tensor:

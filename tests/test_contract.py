@@ -242,3 +242,38 @@ def test_a_target_ending_the_worker_is_a_crash_not_a_pass(tmp_path):
     run = run_suite(write_target(tmp_path, EXITING), tmp_path, "--isolate", *ONLY_CORR2D)
     assert run.returncode == 1, run.output
     assert "died" in run.report["functions"]["corr2d"]["failures"][0]["message"]
+
+
+HALF_PRECISION = """
+import torch
+
+def corr2d(X, K):
+    X, K = X.to(torch.bfloat16), K.to(torch.bfloat16)
+    h, w = K.shape
+    Y = torch.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=torch.bfloat16)
+    for i in range(Y.shape[0]):
+        for j in range(Y.shape[1]):
+            Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
+    return Y
+"""
+
+
+def test_a_half_precision_result_is_compared_at_float32_never_lower(tmp_path):
+    """Contract: the compared precision is never below float32, so a bfloat16 computation and
+    result for float32 or float64 input fails (and is named for what it is)."""
+    run = run_suite(write_target(tmp_path, HALF_PRECISION), tmp_path, *ONLY_CORR2D)
+    assert run.returncode == 1, run.output
+    corr2d = run.report["functions"]["corr2d"]
+    assert corr2d["status"] == "fail"
+    assert any((f["diagnosis"] or "").startswith("half-precision-accumulation")
+               for f in corr2d["failures"]), corr2d["failures"]
+
+
+def test_the_compared_precision_is_the_lower_one_but_never_below_float32():
+    import torch
+
+    from properties.tolerance import compared_dtype
+    assert compared_dtype(torch.float64, torch.float32) == torch.float32
+    assert compared_dtype(torch.float64, torch.float64) == torch.float64
+    assert compared_dtype(torch.float32, torch.bfloat16) == torch.float32
+    assert compared_dtype(torch.float64, torch.float16) == torch.float32

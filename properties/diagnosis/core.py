@@ -21,7 +21,7 @@ import torch
 
 from properties.failures import PropertyFailure
 from properties.target import IN_PLACE_ALLOWED
-from properties.tolerance import Expected, compared_dtype, unit_roundoff
+from properties.tolerance import LOWEST_COMPARED, Expected, compared_dtype, unit_roundoff
 
 F64 = torch.float64
 RESULT = "result"
@@ -117,7 +117,11 @@ def _within(got: torch.Tensor | None, expected: Expected, input_dtype: torch.dty
     defined = ~want.isnan()
     if want.numel() and not bool(defined.any()):
         return False
-    cmp = compared_dtype(input_dtype, got.dtype, *([compare_at] if compare_at else []))
+    # A mistake may be recognised at half precision (compare_at float16 or bfloat16), below
+    # the lowest precision a result is ever compared at.
+    cmp = compare_at if compare_at is not None and \
+        unit_roundoff(compare_at) > unit_roundoff(LOWEST_COMPARED) else \
+        compared_dtype(input_dtype, got.dtype, *([compare_at] if compare_at else []))
     u = unit_roundoff(cmp)
     got = got.detach().to(F64).cpu()
     reference = want.to(cmp).to(F64)
