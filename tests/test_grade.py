@@ -507,7 +507,9 @@ def test_the_watch_puts_back_what_others_change_and_accepts_the_graders_writes(t
 
 def test_each_run_gets_a_copy_of_the_suite_and_changes_to_it_are_found(tmp_path):
     snapshot = SuiteSnapshot(PROJECT)
-    assert "properties/checks.py" in snapshot.files and "conftest.py" in snapshot.files
+    for needed in ("properties/checks.py", "properties/suite.py", "properties/suite.ini",
+                   "reference/textbook.py"):
+        assert needed in snapshot.files
     assert not any("__pycache__" in f for f in snapshot.files)
     copy = snapshot.write_to(tmp_path / "suite")
     assert snapshot.differences(copy) == []
@@ -545,7 +547,8 @@ def test_the_judges_command_runs_the_suite_isolated_with_every_value_attached(tm
     settings = RunSettings(names=("corr2d", "pool2d"), timeout=60, call_timeout=7.5,
                            memory_limit_mb=2048, max_examples=3)
     args = command(settings, tmp_path, "/c/a b.py", tmp_path / "r.json", tmp_path / "e")
-    assert args[1:4] == ["-m", "pytest", str(tmp_path / "tests" / "test_properties.py")]
+    assert args[1:4] == ["-m", "pytest", str(tmp_path / "properties" / "suite.py")]
+    assert f"--config-file={tmp_path / 'properties' / 'suite.ini'}" in args
     for expected in ["--isolate", "--target=/c/a b.py", "--call-timeout=7.5",
                      "--memory-limit-mb=2048", "--grade-only=corr2d", "--grade-only=pool2d",
                      "--grade-max-examples=3", "--grade-key-stdin", "--device=cpu",

@@ -38,7 +38,6 @@ from properties.grading.submissions import Submission, SubmissionError, discover
 from properties.grading.verdict import Verdict, judge
 from properties.grading.watch import SuiteSnapshot, Watch
 
-PROJECT = Path(__file__).resolve().parents[2]
 DEFAULTS = {"timeout": 900.0, "call_timeout": 30.0, "memory_limit_mb": 3072,
             "max_examples": None, "jobs": max(1, min(4, os.cpu_count() or 1))}
 POLL_SECONDS = 0.2
@@ -284,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="convcheck-grade-") as private_name:
         private = Path(private_name)
         os.chmod(private, 0o700)
-        snapshot = SuiteSnapshot(PROJECT)
+        snapshot = SuiteSnapshot()
         probe = CatalogProbe(snapshot, private)
         settings = RunSettings(names=tuple(names),
                                timeout=float(_setting(args, config, "timeout")),

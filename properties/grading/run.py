@@ -2,7 +2,8 @@
 
 A `Run` writes its own copy of the suite (grade_watch.SuiteSnapshot) and starts
 
-    python -m pytest <suite>/tests/test_properties.py -q -s -p properties.grading.plugin
+    python -m pytest <suite>/properties/suite.py -c <suite>/properties/suite.ini -q -s
+        -p properties.grading.plugin
         --target=<submission> --isolate --device=cpu --call-timeout=S --memory-limit-mb=M
         --report-json=<private>/report-<random>.json --grade-events=<private>/events-<random>
         --grade-key-stdin [--grade-only=NAME ...] [--grade-max-examples=N]
@@ -92,12 +93,12 @@ class RunOutcome:
 def command(settings: RunSettings, suite: Path, spec: str, report: Path,
             events: Path) -> list[str]:
     """The judge's command line for one submission, with the suite's copy at `suite`."""
-    # Every value goes in its option's own argument (--x=value): before conftest.py is
-    # loaded pytest does not know its options and would take a separate value for a path.
-    args = [settings.python, "-m", "pytest", str(suite / "tests" / "test_properties.py"),
+    # Every value goes in its option's own argument (--x=value): before the grader's plugin
+    # is loaded pytest does not know its options and would take a separate value for a path.
+    args = [settings.python, "-m", "pytest", str(suite / "properties" / "suite.py"),
             "-q", "-s", "-p", "no:cacheprovider", "-p", "no:randomly", "-m", "not lenet",
             "-p", "properties.grading.plugin", f"--rootdir={suite}",
-            f"--confcutdir={suite}", f"--config-file={suite / 'pyproject.toml'}",
+            f"--confcutdir={suite}", f"--config-file={suite / 'properties' / 'suite.ini'}",
             f"--target={spec}", "--isolate", "--device=cpu",
             f"--call-timeout={settings.call_timeout:g}",
             f"--report-json={report}", f"--grade-events={events}", "--grade-key-stdin"]

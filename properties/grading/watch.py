@@ -1,7 +1,9 @@
 """Files the grader relies on, and noticing (and undoing) what a submission does to them.
 
-`SuiteSnapshot` reads the suite (conftest.py, pyproject.toml, properties/, reference/,
-tests/test_properties.py) into memory once, at the start. Every run gets its own copy on disk
+`SuiteSnapshot` reads the suite — the packages `properties` and `reference`, from wherever
+they are imported (a checkout, or site-packages for an installed wheel); the judge runs
+`properties/suite.py` with the configuration `properties/suite.ini` — into memory once, at the
+start. Every run gets its own copy on disk
 (`write_to`): every judge of one grading runs the same code even while people edit the
 project, and a submission that rewrites the suite on disk (its worker can find the copy
 through `properties.__file__`) changes only its own run's copy, which the grader compares
@@ -19,9 +21,11 @@ import hashlib
 import os
 from pathlib import Path
 
-#: What a judge needs, relative to the project root (folders are copied whole).
-SUITE_FILES = ("conftest.py", "pyproject.toml", "tests/test_properties.py")
-SUITE_FOLDERS = ("properties", "reference")
+#: What a judge needs: these packages, copied whole from the folder that holds them.
+SUITE_PACKAGES = ("properties", "reference")
+#: The folder holding them: a checkout, or site-packages when the wheel is installed.
+INSTALLED_ROOT = Path(__file__).resolve().parents[2]
+
 def _read(path: Path) -> bytes | None:
     """A regular file's bytes; None when there is no such file (a symlink or a folder in its
     place reads as a marker, so that it counts as a change)."""
@@ -59,15 +63,11 @@ def _put_back(path: Path, data: bytes | None) -> None:
 class SuiteSnapshot:
     """The suite's files as they were when grading started."""
 
-    def __init__(self, project: Path):
-        self.project = Path(project)
+    def __init__(self, root: Path = INSTALLED_ROOT):
+        self.project = Path(root)
         self.files: dict[str, bytes] = {}
-        for relative in SUITE_FILES:
-            source = self.project / relative
-            if source.is_file():
-                self.files[relative] = source.read_bytes()
-        for folder in SUITE_FOLDERS:
-            for source in _tree(self.project / folder):
+        for package in SUITE_PACKAGES:
+            for source in _tree(self.project / package):
                 if "__pycache__" in source.parts or source.suffix in (".pyc", ".pyo"):
                     continue
                 self.files[source.relative_to(self.project).as_posix()] = source.read_bytes()
