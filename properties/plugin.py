@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 
+from properties import sandbox
 from properties.contract import ENV_VAR, chosen_spec
 
 INI_TARGET = "convcheck_target"
@@ -44,7 +45,23 @@ def pytest_addoption(parser):
     group.addoption("--call-timeout", type=float, default=60.0, metavar="SECONDS",
                     help="a target call that takes longer fails (default 60)")
     group.addoption("--memory-limit-mb", type=int, default=None, metavar="MB",
-                    help="with --isolate: the worker's address-space limit (graders use this)")
+                    help="with --isolate: the memory of the worker's processes, each and "
+                         "together (graders use this)")
+    group.addoption("--sandbox", default="none", metavar="MODE",
+                    choices=("auto", *sandbox.MODES),
+                    help="with --isolate: where the worker runs: bwrap (bubblewrap), uid (a uid "
+                         "of its own, root only), none (default), or auto (the strongest that "
+                         "works here)")
+    group.addoption("--sandbox-hide", action="append", default=[], metavar="PATH",
+                    help="with --sandbox bwrap: a path the worker must not see (repeatable)")
+    group.addoption("--worker-processes", type=int, default=sandbox.DEFAULT_PROCESSES,
+                    metavar="N", help="with --isolate: processes and threads the worker may "
+                                      f"have at once (default {sandbox.DEFAULT_PROCESSES})")
+    group.addoption("--worker-cpu-seconds", type=float, default=None, metavar="S",
+                    help="with --isolate: CPU time the worker's processes may use together")
+    group.addoption("--worker-disk-mb", type=int, default=sandbox.DEFAULT_DISK_MB, metavar="MB",
+                    help="with --sandbox bwrap: size of the worker's scratch folder (default "
+                         f"{sandbox.DEFAULT_DISK_MB})")
     parser.addini(INI_TARGET, "convcheck: the target checked when neither --target nor "
                               f"${ENV_VAR} names one", default=None)
     parser.addini(INI_SELF_TESTS, "convcheck: this project is the suite itself (its self-tests "
@@ -55,6 +72,18 @@ def chosen_target(config) -> str | None:
     """The SPEC the user chose: --target, else $CONVCHECK_TARGET, else the ini option; None
     when none names one (an empty value names nothing)."""
     return chosen_spec(config.getoption("--target"), os.environ, config.getini(INI_TARGET))
+
+
+def worker_sandbox(config) -> "sandbox.Sandbox":
+    """The sandbox and limits of an isolated worker, from the options (--sandbox auto picks
+    the strongest mode that works here). Raises sandbox.SandboxError when the mode asked for
+    cannot be used."""
+    mode, _ = sandbox.choose(config.getoption("--sandbox"))
+    return sandbox.Sandbox(mode=mode, hide=tuple(config.getoption("--sandbox-hide")),
+                           memory_mb=config.getoption("--memory-limit-mb"),
+                           processes=config.getoption("--worker-processes"),
+                           cpu_seconds=config.getoption("--worker-cpu-seconds"),
+                           disk_mb=config.getoption("--worker-disk-mb"))
 
 
 def is_active(config) -> bool:

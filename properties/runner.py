@@ -10,24 +10,32 @@ Two runners execute tasks:
 - `WorkerRunner` loads the target in a separate process and sends it tasks by name. The target
   can then hang, crash, exhaust memory, exit, or monkeypatch torch/numpy/the suite without
   touching the judge: results come back through `torch.load(weights_only=True)`, which cannot
-  run code, and the worker is killed and restarted when it misbehaves.
+  run code, and the worker is killed and restarted when it misbehaves. The worker runs in a
+  sandbox when one is asked for (properties.sandbox), with limits on its whole process tree.
 """
 from __future__ import annotations
 
 import contextlib
 import importlib
 import io
-import multiprocessing
 import os
 import pickle
 import random
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import traceback
+from multiprocessing.connection import Connection
 from typing import Any, Callable
 
 import numpy as np
 import torch
+
+from properties import proctree
+from properties.proctree import TreeWatch
+from properties.sandbox import Launch, Sandbox, with_limits
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -134,22 +142,40 @@ class InProcessRunner:
 
 
 class WorkerRunner:
-    """Runs tasks in a worker process that loaded the target by its SPEC."""
+    """Runs tasks in a worker process that loaded the target by its SPEC, started under
+    `sandbox` (properties.sandbox: bubblewrap, a uid of its own, or none) with its limits, its
+    whole process tree watched (properties.proctree) and ended with it."""
     isolated = True
 
     def __init__(self, spec: str, timeout: float | None = DEFAULT_TIMEOUT,
-                 memory_limit_mb: int | None = None):
-        self.spec, self.timeout, self.memory_limit_mb = spec, timeout, memory_limit_mb
-        self._process = self._conn = None
+                 memory_limit_mb: int | None = None, sandbox: Sandbox | None = None):
+        self.spec, self.timeout = spec, timeout
+        self.sandbox = with_limits(sandbox or Sandbox(), memory_mb=memory_limit_mb)
+        self._process = self._conn = self._launch = self._watch = None
+        self._members: Callable[[], set[int]] | None = None
+
+    def _alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        judge_end, worker_end = context.Pipe()
-        self._process = context.Process(target=_worker_main, daemon=True,
-                                        args=(worker_end, self.spec, self.memory_limit_mb))
-        self._process.start()
-        worker_end.close()
-        self._conn = judge_end
+        launch = Launch(self.sandbox, sys.executable, target=self.spec)
+        judge_end, worker_end = socket.socketpair()
+        try:
+            self._process = subprocess.Popen(launch.argv, stdin=worker_end, env=launch.env,
+                                             pass_fds=launch.pass_fds, close_fds=True)
+        except OSError as exc:
+            launch.cleanup()
+            judge_end.close()
+            raise TargetCrashed(f"the worker could not be started ({exc})") from None
+        finally:
+            worker_end.close()
+            launch.started()
+        self._launch = launch
+        self._members = launch.members(self._process.pid)
+        self._conn = Connection(judge_end.detach())
+        self._conn.send_bytes(launch.settings_message())  # read by properties.sandbox_exec
+        self._conn.send_bytes(pickle.dumps({"spec": self.spec}))
+        self._watch = TreeWatch(self._members, self.sandbox.tree_limits()).start()
         reply = self._receive(timeout=max(self.timeout or 0, 120.0))
         if "loaded" not in reply:
             raise TargetCrashed(f"the worker could not load the target: {reply}")
@@ -159,12 +185,12 @@ class WorkerRunner:
         """What the worker loaded: spec, kind, origin, defined names, dialects, skipped cells.
 
         Raises properties.contract.TargetLoadError when the target cannot be loaded."""
-        if self._process is None or not self._process.is_alive():
+        if not self._alive():
             self._start()
         return self.description
 
     def run(self, task: Callable, *args: Any) -> Any:
-        if self._process is None or not self._process.is_alive():
+        if not self._alive():
             self._start()
         self._conn.send_bytes(pickle.dumps((task.__module__, task.__qualname__, args)))
         reply = self._receive(timeout=self.timeout)
@@ -179,11 +205,17 @@ class WorkerRunner:
         try:
             payload = self._conn.recv_bytes()
         except (EOFError, OSError):
-            code = self._process.exitcode if self._process else None
-            self._process.join(1)
-            code = self._process.exitcode
+            try:
+                code = self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                code = None
+            stopped = self._watch.exceeded if self._watch else None
             self.close()
-            raise TargetCrashed(f"the process running the target died (exit code {code})") from None
+            if stopped:
+                raise TargetCrashed(f"the process running the target was stopped: "
+                                    f"{stopped}") from None
+            raise TargetCrashed(f"the process running the target died (exit code {code})") \
+                from None
         if payload.startswith(b"load-error:"):
             from properties.contract import TargetLoadError
             self.close()
@@ -191,21 +223,38 @@ class WorkerRunner:
         return torch.load(io.BytesIO(payload), weights_only=True)
 
     def close(self) -> None:
+        """End the worker and every process it started, and remove its scratch folder."""
+        if self._watch is not None:
+            self._watch.stop()
+        if self._members is not None:
+            proctree.kill(self._members)
         if self._process is not None:
-            if self._process.is_alive():
+            if self._process.poll() is None:
                 self._process.kill()
-            self._process.join(5)
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
         if self._conn is not None:
             self._conn.close()
-        self._process = self._conn = None
+        if self._launch is not None:
+            self._launch.cleanup()
+        self._process = self._conn = self._launch = self._watch = self._members = None
 
 
-def _worker_main(conn, spec: str, memory_limit_mb: int | None) -> None:
-    """The worker's loop: load the target, then run tasks until the pipe closes."""
-    if memory_limit_mb:
-        import resource
-        limit = memory_limit_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+def worker_main() -> None:
+    """The worker process's entry (properties.sandbox.WORKER_CODE): its connection to the judge
+    is its standard input; the first message names the target."""
+    conn = Connection(os.dup(0))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    setup = pickle.loads(conn.recv_bytes())
+    _worker_main(conn, setup["spec"])
+
+
+def _worker_main(conn, spec: str) -> None:
+    """The worker's loop: load the target, then run tasks until the connection closes."""
     from properties.contract import TargetLoadError, load
     try:
         loaded = load(spec)

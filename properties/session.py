@@ -13,6 +13,8 @@ import torch
 import properties.profiles  # noqa: F401  (registers and loads the Hypothesis profile)
 from properties import contract, conventions, devices
 from properties.failures import find_property_failure
+from properties.plugin import worker_sandbox
+from properties.sandbox import SandboxError
 from properties.report import (FAILURE_KEY, NOTE_KEY, SUBJECT_KEY, ReportCollector,
                                failure_longrepr, failure_text)
 from properties.target import Target
@@ -44,7 +46,10 @@ class Session:
         try:
             self.target = Target.open(spec, isolate=config.getoption("--isolate"),
                                       timeout=config.getoption("--call-timeout"),
-                                      memory_limit_mb=config.getoption("--memory-limit-mb"))
+                                      sandbox=worker_sandbox(config)
+                                      if config.getoption("--isolate") else None)
+        except SandboxError as exc:
+            raise pytest.UsageError(f"convcheck: --sandbox: {exc}") from None
         except contract.TargetLoadError as exc:
             raise pytest.UsageError(f"convcheck: cannot load target {spec!r}: {exc}") from None
         self.target.conventions = conventions.detect(self.target)

@@ -19,6 +19,7 @@ from properties import contract
 from properties.failures import PropertyFailure
 from properties.runner import (InProcessRunner, TargetCrashed, TargetRaised, TargetTimedOut,
                                WorkerRunner)
+from properties.sandbox import Sandbox
 from properties.snippets import call_snippet, describe_call, standalone_import
 from properties.tolerance import compared_dtype
 
@@ -172,12 +173,15 @@ class Target:
 
     @classmethod
     def open(cls, spec: str, *, isolate: bool = False, timeout: float | None = 60.0,
-             memory_limit_mb: int | None = None, device: str = "cpu") -> "Target":
-        """Load SPEC in this process, or in a worker process when `isolate`.
+             memory_limit_mb: int | None = None, device: str = "cpu",
+             sandbox: Sandbox | None = None) -> "Target":
+        """Load SPEC in this process, or in a worker process when `isolate` (in `sandbox`,
+        with its limits).
 
         Raises contract.TargetLoadError when it cannot be loaded."""
         if isolate:
-            runner = WorkerRunner(spec, timeout=timeout, memory_limit_mb=memory_limit_mb)
+            runner = WorkerRunner(spec, timeout=timeout, memory_limit_mb=memory_limit_mb,
+                                  sandbox=sandbox)
             try:
                 description = runner.describe()
             except TargetCrashed as exc:
