@@ -23,6 +23,7 @@ from properties.contract import ENV_VAR, chosen_spec
 
 INI_TARGET = "convcheck_target"
 INI_SELF_TESTS = "convcheck_self_tests"
+INI_REPLAY = "convcheck_replay"
 
 
 def pytest_addoption(parser):
@@ -64,6 +65,9 @@ def pytest_addoption(parser):
                          f"{sandbox.DEFAULT_DISK_MB})")
     parser.addini(INI_TARGET, "convcheck: the target checked when neither --target nor "
                               f"${ENV_VAR} names one", default=None)
+    parser.addini(INI_REPLAY, "convcheck: the command a failure's 'to replay' line shows, "
+                              "with {nodeid} and {spec} filled in",
+                  default="pytest {nodeid} --target {spec}")
     parser.addini(INI_SELF_TESTS, "convcheck: this project is the suite itself (its self-tests "
                                   "run when no target is chosen)", type="bool", default=False)
 

@@ -127,11 +127,13 @@ def _last_line(text: str) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def failure_text(failure, nodeid: str, spec: str, hypothesis_notes=()) -> str:
+def failure_text(failure, nodeid: str, spec: str, hypothesis_notes=(),
+                 replay: str = "pytest {nodeid} --target {spec}") -> str:
     """What the terminal shows for a failed property, in the order a student reads it: the
     property in words; the call (argument shapes and parameters); expected against got with the
     first differing element; the diagnosis; the minimal falsifying input as a script that runs
-    anywhere; how to replay the test."""
+    anywhere; how to replay the test (`replay`, the ini option convcheck_replay, with the node id
+    and the SPEC filled in, shell-quoted)."""
     details = list(failure.details)
     calls = [line for line in details if line.startswith("called:")]
     rest = [line for line in details if not line.startswith("called:")]
@@ -144,7 +146,8 @@ def failure_text(failure, nodeid: str, spec: str, hypothesis_notes=()) -> str:
         lines.append("  minimal failing call, as a script (python script.py, from any folder):")
         lines += [f"    {line}" for line in failure.example.splitlines()]
     lines += [note for note in hypothesis_notes if note.startswith("Falsifying example")]
-    lines.append(f"to replay: pytest {shlex.quote(nodeid)} --target {shlex.quote(spec)}")
+    lines.append("to replay: " + replay.format(nodeid=shlex.quote(nodeid),
+                                               spec=shlex.quote(spec)))
     return "\n".join(lines)
 
 

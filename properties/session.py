@@ -139,7 +139,8 @@ class Session:
                 if item.config.getoption("tbstyle") == "auto":  # --tb=long keeps the traceback
                     report.longrepr = failure_longrepr(failure_text(
                         failure, item.nodeid, self.target.spec,
-                        getattr(call.excinfo.value, "__notes__", ())),
+                        getattr(call.excinfo.value, "__notes__", ()),
+                        item.config.getini("convcheck_replay")),
                         f"{failure.culprit}: {failure.summary}", str(item.path))
                 report.user_properties.append((FAILURE_KEY, {
                     "culprit": failure.culprit, "property": failure.prop or prop.title,

@@ -57,9 +57,9 @@ def _positive(kind):
     return convert
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "python -m properties.grade") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m properties.grade",
+        prog=prog,
         description="Grade a class: run the convcheck suite on every submission, each in its "
                     "own process with limits, and write a grade sheet.")
     p.add_argument("submissions", nargs="+", metavar="SUBMISSION",
@@ -248,8 +248,9 @@ def _lock(path: Path):
     return handle
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m properties.grade") -> int:
+    """The command (`convcheck grade` passes its own `prog` for the usage lines)."""
+    args = parser(prog).parse_args(argv)
     try:
         config = load_config(args.config)
         submissions = discover(args.submissions)
