@@ -1,4 +1,4 @@
-"""The target contract (`shared/target-contract.md`): which names a target may define, in which
+"""The target contract (docs/contract.md): which names a target may define, in which
 dialect, and how a SPEC (`reference`, `torch`, a dotted module, a `.py` file, an `.ipynb`
 notebook) becomes a namespace of those names.
 
