@@ -4,7 +4,9 @@ Each property test carries, in its report's user_properties, the contract name i
 ("convcheck-subject") and, when it failed, the failure ("convcheck-failure": culprit,
 property, message, diagnosis, example) and any notes the target's calls left
 ("convcheck-note": (name, text), accepted conventions such as a numpy result). These travel
-from xdist workers to the controller, which counts them here.
+from xdist workers to the controller, which counts them here. Their values are stored as JSON
+text (`encoded`; read back with `decoded_properties`): pytest writes a user property's str()
+into --junitxml, which is then JSON rather than a Python repr.
 """
 from __future__ import annotations
 
@@ -17,6 +19,18 @@ from properties.contract import CONTRACT_NAMES
 SUBJECT_KEY = "convcheck-subject"
 FAILURE_KEY = "convcheck-failure"
 NOTE_KEY = "convcheck-note"
+KEYS = (SUBJECT_KEY, FAILURE_KEY, NOTE_KEY)
+
+
+def encoded(value) -> str:
+    """A convcheck user property's value as a test report carries it: JSON text."""
+    return json.dumps(value, sort_keys=True)
+
+
+def decoded_properties(report) -> list[tuple[str, object]]:
+    """The report's user properties, convcheck's values decoded from JSON."""
+    return [(key, json.loads(value) if key in KEYS else value)
+            for key, value in report.user_properties]
 
 
 @dataclass
@@ -37,11 +51,12 @@ class ReportCollector:
         self.tally = {name: NameTally() for name in CONTRACT_NAMES}
 
     def pytest_runtest_logreport(self, report):
-        props = dict(report.user_properties)
+        items = decoded_properties(report)
+        props = dict(items)
         subject = props.get(SUBJECT_KEY)
         if subject is None:
             return
-        for key, value in report.user_properties:
+        for key, value in items:
             if key == NOTE_KEY and tuple(value)[0] in self.tally:
                 self.tally[tuple(value)[0]].notes.add(tuple(value)[1])
         if report.when == "call" or (report.when == "setup" and not report.passed):

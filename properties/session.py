@@ -15,7 +15,7 @@ from properties import contract, conventions, devices
 from properties.failures import find_property_failure
 from properties.plugin import worker_sandbox
 from properties.sandbox import SandboxError
-from properties.report import (FAILURE_KEY, NOTE_KEY, SUBJECT_KEY, ReportCollector,
+from properties.report import (FAILURE_KEY, NOTE_KEY, SUBJECT_KEY, ReportCollector, encoded,
                                failure_longrepr, failure_text)
 from properties.target import Target
 
@@ -128,11 +128,17 @@ class Session:
                                                              None)
         if subject is None:
             return
-        if (SUBJECT_KEY, subject) not in report.user_properties:
-            report.user_properties.append((SUBJECT_KEY, subject))
+        def record(key, value):
+            """On this report, and on the item (whose properties later reports copy, and
+            --junitxml writes from the teardown report's), as pytest's record_property does."""
+            report.user_properties.append((key, encoded(value)))
+            item.user_properties.append((key, encoded(value)))
+
+        if (SUBJECT_KEY, encoded(subject)) not in report.user_properties:
+            record(SUBJECT_KEY, subject)
         if call.when == "call":
-            report.user_properties.extend((NOTE_KEY, note)
-                                          for note in self.target.take_notes())
+            for note in self.target.take_notes():
+                record(NOTE_KEY, note)
         if report.failed and call.excinfo is not None:
             failure = find_property_failure(call.excinfo.value)
             if failure is not None:
@@ -142,17 +148,17 @@ class Session:
                         getattr(call.excinfo.value, "__notes__", ()),
                         item.config.getini("convcheck_replay")),
                         f"{failure.culprit}: {failure.summary}", str(item.path))
-                report.user_properties.append((FAILURE_KEY, {
+                record(FAILURE_KEY, {
                     "culprit": failure.culprit, "property": failure.prop or prop.title,
                     "message": failure.one_line(), "diagnosis": failure.diagnosis,
-                    "example": failure.example}))
+                    "example": failure.example})
             else:
                 exc = call.excinfo.value
-                report.user_properties.append((FAILURE_KEY, {
+                record(FAILURE_KEY, {
                     "culprit": subject, "property": getattr(prop, "title", item.name),
                     "message": f"{type(exc).__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else ''}",
-                    "diagnosis": None, "example": None}))
+                    "diagnosis": None, "example": None})
 
     def pytest_terminal_summary(self, terminalreporter, config):
         collector = config.convcheck_report

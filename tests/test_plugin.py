@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -67,6 +68,35 @@ def test_pytest_target_with_a_space_takes_a_file_outside_the_checkout(
     assert card and card.group(1) == ("FAIL" if failing else "pass"), output[-3000:]
     if failing:
         assert "flipped-kernel" in data["functions"]["corr2d"]["failures"][0]["diagnosis"]
+
+
+def test_junitxml_properties_are_json_and_lf_reruns_only_the_failures(tmp_path):
+    """pytest's conventions with a target: --junitxml writes convcheck's user properties as JSON
+    (pytest writes their str(); a dict's would be a Python repr), and --lf (the cache is on)
+    reruns exactly the tests that failed."""
+    (tmp_path / "student.py").write_text(FLIPPED)
+    common = [sys.executable, "-m", "pytest", f"--target={tmp_path / 'student.py'}",
+              "-o", f"cache_dir={tmp_path / 'cache'}", "-p", "no:randomly", "--strict-markers"]
+
+    def run(xml, *extra):
+        done = subprocess.run([*common, f"--junitxml={tmp_path / xml}", *extra], cwd=PROJECT,
+                              env=_environment(), capture_output=True, text=True, timeout=600)
+        assert done.returncode == 1, (done.stdout + done.stderr)[-3000:]
+        return done, ElementTree.parse(tmp_path / xml).getroot()
+
+    _, first = run("first.xml")
+    failed = set()
+    for case in first.iter("testcase"):
+        values = {p.get("name"): json.loads(p.get("value")) for p in case.iter("property")
+                  if p.get("name").startswith("convcheck-")}
+        if case.find("failure") is not None:
+            failed.add(case.get("name"))
+            assert values["convcheck-failure"]["culprit"] == "corr2d"
+            assert values["convcheck-failure"]["diagnosis"].startswith("flipped-kernel")
+    assert failed
+    done, again = run("again.xml", "--lf")
+    assert f"rerun previous {len(failed)} failure" in done.stdout
+    assert {case.get("name") for case in again.iter("testcase")} == failed
 
 
 OTHER_PROJECT = {

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import torch
 
-from properties.report import NOTE_KEY, SUBJECT_KEY, ReportCollector
+from properties.report import NOTE_KEY, SUBJECT_KEY, ReportCollector, encoded
 from properties.target import Target
 from suite_runner import write_target
 
@@ -57,7 +57,7 @@ def test_report_card_lists_each_note_once_under_the_names():
     for _ in range(2):
         collector.pytest_runtest_logreport(SimpleNamespace(
             when="call", passed=True, skipped=False,
-            user_properties=[(SUBJECT_KEY, "corr2d"), (NOTE_KEY, note)]))
+            user_properties=[(SUBJECT_KEY, encoded("corr2d")), (NOTE_KEY, encoded(note))]))
     lines = collector.card_lines()
     assert lines.count(f"note: {note[1]}") == 1
     assert lines.index(f"note: {note[1]}") > max(i for i, line in enumerate(lines)

@@ -35,7 +35,7 @@ import os
 
 import pytest
 
-from properties.report import FAILURE_KEY, SUBJECT_KEY
+from properties.report import FAILURE_KEY, SUBJECT_KEY, decoded_properties
 
 GRADE_PROFILE = "convcheck-grade"
 
@@ -140,7 +140,7 @@ class EventLog:
 
     def pytest_runtest_logreport(self, report):
         # Counted exactly as properties.report.ReportCollector counts.
-        props = dict(report.user_properties)
+        props = dict(decoded_properties(report))
         subject = props.get(SUBJECT_KEY)
         if subject is None:
             return
