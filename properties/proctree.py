@@ -42,18 +42,20 @@ def _stat_fields(pid: int) -> list[str] | None:
     return data[data.rfind(b")") + 2:].decode().split()
 
 
-def parents() -> dict[int, int]:
-    """Every visible process's parent: {pid: ppid}."""
+def parents(zombies: bool = False) -> dict[int, int]:
+    """Every visible process's parent: {pid: ppid}. Zombies (processes that have ended and
+    wait to be reaped: nothing runs, nothing can be killed) only when asked for."""
     found = {}
     for pid in _pids():
         fields = _stat_fields(pid)
-        if fields:
+        if fields and (zombies or fields[0] not in ("Z", "X")):
             found[pid] = int(fields[1])
     return found
 
 
 def descendants(root: int) -> set[int]:
-    """`root` and every process below it (an empty set when `root` is gone)."""
+    """`root` and every process below it, zombies left out (an empty set when `root` is
+    gone)."""
     children: dict[int, list[int]] = {}
     table = parents()
     for pid, ppid in table.items():
@@ -70,12 +72,14 @@ def descendants(root: int) -> set[int]:
 
 
 def owned_by(uid: int) -> set[int]:
-    """Every process whose real uid is `uid`."""
+    """Every process (not a zombie) whose real uid is `uid`."""
     found = set()
     for pid in _pids():
         try:
             with open(f"{PROC}/{pid}/status", "rb") as handle:
                 for line in handle:
+                    if line.startswith(b"State:") and line.split()[1] in (b"Z", b"X"):
+                        break
                     if line.startswith(b"Uid:"):
                         if int(line.split()[1]) == uid:
                             found.add(pid)

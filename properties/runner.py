@@ -174,7 +174,9 @@ class WorkerRunner:
         self._members = launch.members(self._process.pid)
         self._conn = Connection(judge_end.detach())
         self._conn.send_bytes(launch.settings_message())  # read by properties.sandbox_exec
-        self._conn.send_bytes(pickle.dumps({"spec": self.spec}))
+        self._conn.send_bytes(pickle.dumps({
+            "spec": self.spec, "path": [os.path.abspath(p) for p in sys.path],
+            "cwd": os.getcwd()}))
         self._watch = TreeWatch(self._members, self.sandbox.tree_limits()).start()
         reply = self._receive(timeout=max(self.timeout or 0, 120.0))
         if "loaded" not in reply:
@@ -250,20 +252,23 @@ def worker_main() -> None:
     os.dup2(devnull, 0)
     os.close(devnull)
     setup = pickle.loads(conn.recv_bytes())
-    _worker_main(conn, setup["spec"])
+    sys.path[:] = setup["path"]  # what the judge imports from, as a spawned process would
+    _worker_main(conn, setup["spec"], setup["cwd"])
 
 
-def _worker_main(conn, spec: str) -> None:
-    """The worker's loop: load the target, then run tasks until the connection closes."""
-    from properties.contract import TargetLoadError, load
+def _worker_main(conn, spec: str, cwd: str) -> None:
+    """The worker's loop: load the target (a path relative to the judge's folder `cwd`), then
+    run tasks until the connection closes."""
+    from properties.contract import TargetLoadError, load, spec_kind
+    path = os.path.join(cwd, spec) if spec_kind(spec) in ("file", "notebook") else spec
     try:
-        loaded = load(spec)
+        loaded = load(path)
     except TargetLoadError as exc:
-        conn.send_bytes(b"load-error:" + str(exc).encode())
+        conn.send_bytes(b"load-error:" + str(exc).replace(path, spec).encode())
         return
     namespace = loaded.namespace
     buffer = io.BytesIO()
-    torch.save({"loaded": loaded.describe()}, buffer)
+    torch.save({"loaded": {**loaded.describe(), "spec": spec}}, buffer)
     conn.send_bytes(buffer.getvalue())
     while True:
         try:

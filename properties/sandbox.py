@@ -80,9 +80,13 @@ class Sandbox:
             raise SandboxError(f"unknown sandbox {self.mode!r}; known: {', '.join(MODES)}")
 
     def tree_limits(self) -> proctree.TreeLimits:
+        """What properties.proctree watches. The number of processes only without a sandbox:
+        in one, RLIMIT_NPROC counts them exactly (threads too), and the sandbox's own
+        processes do not count."""
         return proctree.TreeLimits(
             memory_bytes=self.memory_mb * 2**20 if self.memory_mb else None,
-            cpu_seconds=self.cpu_seconds, processes=self.processes)
+            cpu_seconds=self.cpu_seconds,
+            processes=self.processes if self.mode == "none" else None)
 
 
 # --------------------------------------------------------------------------- choosing
@@ -91,9 +95,14 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
+#: What `problem` runs in a sandbox: the interpreter starts, the suite and torch are found.
+PROBE_CODE = ("import importlib.util, properties.sandbox; "
+              "assert importlib.util.find_spec('torch'), 'torch cannot be found'")
+
+
 def problem(mode: str, python: str = sys.executable) -> str | None:
     """Why `mode` cannot run a worker here, or None when it can (tried for real: a sandboxed
-    interpreter that imports the suite's runner)."""
+    interpreter that finds the suite and torch)."""
     if mode == "none":
         return None
     if not proctree.available():
@@ -102,7 +111,7 @@ def problem(mode: str, python: str = sys.executable) -> str | None:
         return "bubblewrap (bwrap) is not installed"
     if mode == "uid" and not _is_root():
         return "dropping to another uid needs root"
-    launch = Launch(Sandbox(mode=mode), python, code="import properties.runner")
+    launch = Launch(Sandbox(mode=mode), python, code=PROBE_CODE)
     try:
         message = launch.settings_message()
         frame = len(message).to_bytes(4, "big", signed=True) + message  # a Connection's framing

@@ -80,8 +80,15 @@ def apply(settings: dict) -> None:
 def main(argv: list[str]) -> None:
     if not argv:
         raise SystemExit("usage: sandbox_exec.py PROGRAM [ARG ...]")
-    apply(json.loads(read_message(0)))
-    os.execv(argv[0], argv)
+    settings = json.loads(read_message(0))
+    apply(settings)
+    try:
+        os.execv(argv[0], argv)
+    except OSError as exc:
+        who = "an unprivileged uid" if settings.get("uid") is not None else "this user"
+        raise SystemExit(f"sandbox_exec: {argv[0]} cannot be run by {who} "
+                         f"({exc.strerror}): the Python installation must be readable by "
+                         "every user") from None
 
 
 if __name__ == "__main__":

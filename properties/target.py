@@ -260,8 +260,8 @@ class Target:
 
     # -- notes: accepted conventions the report card mentions (not failures)
     def note(self, name: str, text: str) -> None:
-        """Record a note about `name` for the report card (properties.session attaches it to the test's
-        report; properties.report prints it once)."""
+        """Record a note about `name` for the report card (properties.session attaches it to
+        the test's report; properties.report prints it once)."""
         self.notes.setdefault(name, set()).add(text)
 
     def take_notes(self) -> list[tuple[str, str]]:

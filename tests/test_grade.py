@@ -24,18 +24,21 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from grader_runner import grade
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from properties.grading import plugin as grade_plugin
 from properties.grading.cli import main
+from properties.grading.confinement import NotSandboxed, decide
 from properties.grading.config import ConfigError, load_config, parse_config
 from properties.grading.feedback import feedback_path, render
-from properties.grading.journal import Journal, run_key
+from properties.grading.journal import Journal, key_path, recorded_seed, run_key
 from properties.grading.progress import Progress
-from properties.grading.run import (TOKEN_VARIABLE, Run, RunOutcome, RunSettings, command,
-                                  kill_token_holders)
+from properties.grading.run import (Run, RunOutcome, RunSettings, command, read_bounded,
+                                  read_report)
 from properties.grading.sheet import csv_text, summary, summary_lines, write_sheet
-from properties.grading.submissions import Submission, SubmissionError, discover
+from properties.grading.seed import SEED_FILE, new_seed, store_seed, stored_seed
+from properties.grading.submissions import Submission, SubmissionError, discover, file_digest
 from properties.grading.verdict import Verdict, judge, usage_error_line
 from properties.grading.watch import SuiteSnapshot, Watch
 
@@ -473,14 +476,35 @@ def test_feedback_shows_the_card_the_mistake_and_a_runnable_example():
 def test_the_journal_resumes_only_the_same_file_content_and_settings(tmp_path):
     path = tmp_path / "journal.jsonl"
     key = run_key("suite", {"names": ["corr2d"]})
-    journal = Journal(path, key, resume=False)
+    journal = Journal(path, key, resume=False, seed=7)
     data = journal.record(_verdicts()[0])
     assert path.read_bytes() == data
     again = Journal(path, key, resume=True)
     assert again.finished("/c/zed.py", "1").names["corr2d"] == "pass"
     assert again.finished("/c/zed.py", "changed") is None
+    assert recorded_seed(path) == 7
     assert Journal(path, run_key("suite", {"names": ["pool2d"]}), True).entries == {}
-    assert Journal(path, key, resume=False).entries == {} and path.read_bytes() == b""
+    assert Journal(path, key, resume=False).entries == {}
+    assert len(path.read_bytes().splitlines()) == 1          # a fresh journal: its seed only
+
+
+def test_a_journal_entry_written_or_edited_by_anyone_else_is_not_taken(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    key = run_key("suite", {"names": ["corr2d"]})
+    journal = Journal(path, key, resume=False, seed=7)
+    failing = _verdicts()[1]                                 # amy: corr2d fail
+    journal.record(failing)
+    assert os.stat(key_path(path)).st_mode & 0o077 == 0      # the key is the grader's alone
+    edited = path.read_text().replace('"corr2d": "fail"', '"corr2d": "pass"')
+    assert edited != path.read_text()
+    path.write_text(edited)
+    with open(path, "a") as handle:                          # and a line nobody signed
+        handle.write(json.dumps({"key": key, "path": "/c/bob.py", "sha256": "3",
+                                 "verdict": _verdicts()[0].as_dict()}) + "\n")
+    resumed = Journal(path, key, resume=True)
+    assert resumed.finished(failing.path, failing.sha256) is None
+    assert resumed.finished("/c/bob.py", "3") is None
+    assert resumed.forged == 2
 
 
 def test_the_watch_puts_back_what_others_change_and_accepts_the_graders_writes(tmp_path):
@@ -535,6 +559,7 @@ def _run(tmp_path, body, timeout=30.0, memory=None):
     settings = RunSettings(names=("corr2d",), timeout=timeout, call_timeout=5,
                            memory_limit_mb=memory, python=_fake_python(tmp_path, body))
     snapshot = SuiteSnapshot(PROJECT)
+    (tmp_path / "a.py").write_text("def corr2d(X, K):\n    return X\n")
     run = Run(Submission("a.py", tmp_path / "a.py", ""), settings, tmp_path, snapshot)
     run.start()
     while not run.poll():
@@ -545,31 +570,40 @@ def _run(tmp_path, body, timeout=30.0, memory=None):
 
 def test_the_judges_command_runs_the_suite_isolated_with_every_value_attached(tmp_path):
     settings = RunSettings(names=("corr2d", "pool2d"), timeout=60, call_timeout=7.5,
-                           memory_limit_mb=2048, max_examples=3)
+                           memory_limit_mb=2048, max_examples=3, sandbox="bwrap",
+                           hide=("/grader/private", "/home/me"), seed=12345)
     args = command(settings, tmp_path, "/c/a b.py", tmp_path / "r.json", tmp_path / "e")
-    assert args[1:4] == ["-m", "pytest", str(tmp_path / "properties" / "suite.py")]
+    # -P: the working folder is not on the judge's sys.path (nothing planted there is imported)
+    assert args[1:5] == ["-P", "-m", "pytest", str(tmp_path / "properties" / "suite.py")]
     assert f"--config-file={tmp_path / 'properties' / 'suite.ini'}" in args
     for expected in ["--isolate", "--target=/c/a b.py", "--call-timeout=7.5",
                      "--memory-limit-mb=2048", "--grade-only=corr2d", "--grade-only=pool2d",
-                     "--grade-max-examples=3", "--grade-key-stdin", "--device=cpu",
+                     "--grade-max-examples=3", "--grade-secrets-stdin", "--device=cpu",
+                     "--sandbox=bwrap", "--sandbox-hide=/grader/private",
+                     "--sandbox-hide=/home/me", "--worker-cpu-seconds=60",
                      "-p", "properties.grading.plugin"]:
         assert expected in args
-    assert "-x" not in args
+    assert "-x" not in args and not any("12345" in a for a in args)   # the seed is secret
     # an option's value never stands alone, where pytest could take it for a path
-    assert all(not a.startswith("/") for a in args[4:])
+    assert all(not a.startswith("/") for a in args[5:])
 
 
-def test_a_run_gets_its_limits_its_key_and_a_private_folder(tmp_path):
+def test_a_run_gets_its_limits_its_secrets_and_a_private_folder(tmp_path):
     outcome = _run(tmp_path, """
-import os, resource, sys
+import json, os, resource, sys
 print(resource.getrlimit(resource.RLIMIT_AS)[0] >> 20, resource.getrlimit(resource.RLIMIT_CORE)[0])
-print("key", len(sys.stdin.readline().strip()), os.environ["CI"], os.environ["PYTHONHASHSEED"])
-print("cwd", sorted(os.listdir(".")))
+secrets = json.loads(sys.stdin.readline())
+print("key", len(secrets["key"]), secrets["seed"], os.environ["CI"], os.environ["PYTHONHASHSEED"],
+      os.environ["PYTHONSAFEPATH"])
+print("cwd", sorted(os.listdir(".")), oct(os.stat(".").st_mode & 0o777))
+target = next(a for a in sys.argv if a.startswith("--target="))
+print("graded", target.endswith("/submission/a.py"))
 """, memory=1000)
     lines = outcome.output.splitlines()
     assert lines[0] == "3048 0"           # the worker's 1000 MB + the judge's headroom
-    assert lines[1] == "key 64 true 0"
-    assert lines[2] == "cwd []"
+    assert lines[1] == "key 64 None true 0 1"
+    assert lines[2] == "cwd [] 0o700"
+    assert lines[3] == "graded True"      # a copy of the submission, in the run's own folder
     assert outcome.returncode == 0 and not outcome.timed_out
     assert outcome.report is None and outcome.report_problem == "no report"
 
@@ -598,18 +632,79 @@ print("the end")
     assert outcome.output.rstrip().endswith("the end")
 
 
-def test_a_process_that_left_the_group_is_found_and_killed(tmp_path):
-    token = "t" * 32
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                             env={**os.environ, TOKEN_VARIABLE: token},
-                             start_new_session=True)
-    try:
-        assert kill_token_holders(token, grace=0.2) == 1
-        assert child.wait(timeout=10) != 0
-    finally:
-        if child.poll() is None:
-            child.kill()
-    assert kill_token_holders("nobody", grace=0) == 0
+LEAVES_A_DAEMON = """
+import subprocess, sys
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], env={},
+                 start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.DEVNULL)
+"""
+
+#: A grader in miniature: a subreaper that runs one fake judge (which leaves a daemon in a new
+#: session, with an empty environment) and prints how many processes its run left behind,
+#: then how many of its descendants are still alive.
+MINI_GRADER = """
+import os, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from properties import proctree
+from properties.grading import reaper
+from properties.grading.run import Run, RunSettings
+from properties.grading.submissions import Submission
+from properties.grading.watch import SuiteSnapshot
+tmp = Path(sys.argv[2])
+assert reaper.become_subreaper()
+settings = RunSettings(names=("corr2d",), timeout=30, call_timeout=5, memory_limit_mb=None,
+                       python=sys.argv[3])
+run = Run(Submission("a.py", tmp / "a.py", ""), settings, tmp, SuiteSnapshot(Path(sys.argv[1])))
+run.start()
+while not run.poll():
+    run.drain()
+    time.sleep(0.05)
+print(run.finish().escaped, len(proctree.descendants(os.getpid())) - 1)
+"""
+
+
+def test_a_process_that_left_its_run_is_adopted_found_and_killed(tmp_path):
+    (tmp_path / "a.py").write_text("")
+    fake = _fake_python(tmp_path, LEAVES_A_DAEMON)
+    done = subprocess.run([sys.executable, "-c", MINI_GRADER, str(PROJECT), str(tmp_path), fake],
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["1", "0"], done.stdout + done.stderr
+
+
+def test_a_fifo_or_symlink_in_place_of_a_file_the_grader_reads_never_blocks_it(tmp_path):
+    fifo, link = tmp_path / "events.jsonl", tmp_path / "report.json"
+    os.mkfifo(fifo)
+    (tmp_path / "secret").write_text('{"target": "x"}')
+    link.symlink_to(tmp_path / "secret")
+    assert read_bounded(fifo) == b"" and read_report(fifo) == (None, "the report is a FIFO")
+    assert read_report(link)[0] is None and "symlink" in read_report(link)[1]
+    assert file_digest(fifo) == ""
+    sheet = tmp_path / "grades.csv"
+    sheet.write_text("a,b\n")
+    watch = Watch(files=[sheet])
+    sheet.unlink()
+    os.mkfifo(sheet)
+    assert watch.changes() == [sheet]        # read without opening it, put back as it was
+    assert sheet.read_text() == "a,b\n"
+
+
+def test_the_seed_is_kept_in_the_output_folder_for_the_grader_alone(tmp_path):
+    assert stored_seed(tmp_path) is None
+    store_seed(tmp_path, 2**63 + 5)
+    assert stored_seed(tmp_path) == 2**63 + 5
+    assert os.stat(tmp_path / SEED_FILE).st_mode & 0o077 == 0
+    assert new_seed() != new_seed()
+
+
+def test_without_a_sandbox_the_grader_says_so_and_can_refuse():
+    confinement = decide("none")
+    assert not confinement.sandboxed and confinement.describe()["tamper_resistant"] is False
+    assert "NOT SANDBOXED" in confinement.warning()[0]
+    with pytest.raises(NotSandboxed):
+        decide("none", require=True)
+    rows = list(csv.reader(io.StringIO(csv_text(_verdicts(), CONFIG, "none"))))
+    assert rows[0][-1] == "sandbox" and {r[-1] for r in rows[1:]} == {"not sandboxed"}
 
 
 def test_progress_prints_plain_lines_when_not_on_a_terminal():
@@ -680,19 +775,11 @@ SMALL_CLASS = ["correct_textbook.py", "notebooks/buggy_kernel_height.ipynb",
 
 
 def _grade(tmp_path, paths, *extra):
-    """`python -m properties.grade` on a frozen copy of the suite (others may be editing the
-    project meanwhile: a resumed run must see the same suite to reuse its journal)."""
-    project = tmp_path / "project"
-    if not project.is_dir():
-        SuiteSnapshot(PROJECT).write_to(project)
-    out = tmp_path / "out"
-    args = [*map(str, paths), "--out", str(out), "--journal", str(tmp_path / "journal"),
-            "--no-progress", *extra]
-    done = subprocess.run([sys.executable, "-m", "properties.grade", *args], cwd=project,
-                          env={**os.environ, "PYTHONPATH": str(project)},
-                          capture_output=True, text=True, timeout=1800)
+    """The grader on `paths`, which must succeed (tests/grader_runner.py, which also checks
+    that grading never imports torch)."""
+    done = grade(tmp_path, paths, *extra)
     assert done.returncode == 0, done.stdout + done.stderr
-    return out, done.stdout
+    return done.out, done.stdout
 
 
 def _check_rows(out, identifiers, names):

@@ -8,13 +8,20 @@ class summary. See README.md ("Grading a class").
 
     python -m properties.grade submissions/ --jobs 4 --out results --feedback results/feedback
 
-Modules: grade_config (points, TOML), grade_submissions (what is graded), grade_run (one run
-and its limits), grade_plugin (the judge-side pytest plugin), grade_verdict (what a run means,
-tamper checks), grade_watch (the suite snapshot, watched files), grade_journal (--resume),
-grade_sheet (CSV, JSON, summary), grade_feedback (Markdown), grade_progress (stderr).
+The submissions' code runs in a sandbox (--sandbox, grade_confinement: bubblewrap, else a uid
+of its own when root, else a loud "not sandboxed"), with inputs drawn from a secret seed
+(grade_seed).
 
-Exit status: 0 when the sheet was written, 2 for a usage error, 130 when interrupted (the
-finished submissions are in the journal: run again with --resume).
+Modules: grade_config (points, TOML), grade_submissions (what is graded), grade_confinement
+(the sandbox), grade_seed (the secret seed), grade_run (one run and its limits), grade_plugin
+(the judge-side pytest plugin), grade_reaper (processes runs leave behind), grade_verdict (what
+a run means, tamper checks), grade_watch (the suite snapshot, watched files), grade_safefile
+(reading what a submission may have replaced), grade_journal (--resume), grade_sheet (CSV,
+JSON, summary), grade_feedback (Markdown), grade_progress (stderr).
+
+Exit status: 0 when the sheet was written, 2 for a usage error (or no sandbox with
+--require-sandbox), 130 when interrupted (the finished submissions are in the journal: run
+again with --resume).
 """
 from __future__ import annotations
 
@@ -28,11 +35,15 @@ import time
 from collections import deque
 from pathlib import Path
 
+from properties import sandbox
+from properties.grading import reaper
+from properties.grading.confinement import NotSandboxed, decide, hidden
 from properties.grading.config import ConfigError, GradingConfig, load_config
 from properties.grading.feedback import write_feedback
-from properties.grading.journal import Journal, default_path, run_key
+from properties.grading.journal import Journal, default_path, recorded_seed, run_key
 from properties.grading.progress import Progress
 from properties.grading.run import CatalogProbe, Run, RunSettings
+from properties.grading.seed import new_seed, store_seed, stored_seed
 from properties.grading.sheet import CSV_NAME, JSON_NAME, summary, summary_lines, write_sheet
 from properties.grading.submissions import Submission, SubmissionError, discover, file_digest
 from properties.grading.verdict import Verdict, judge
@@ -95,6 +106,15 @@ def parser(prog: str = "python -m properties.grade") -> argparse.ArgumentParser:
     p.add_argument("--journal", default=None, metavar="PATH",
                    help="the resume journal (default: ~/.cache/convcheck/grade-journals/...)")
     p.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
+    p.add_argument("--sandbox", default="auto", choices=("auto", *sandbox.MODES),
+                   help="where submissions' code runs: bwrap (bubblewrap), uid (a uid of its "
+                        "own, root only), none, or auto (default: the strongest that works "
+                        "here)")
+    p.add_argument("--require-sandbox", action="store_true",
+                   help="refuse to grade when no sandbox works here")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="the seed of the inputs drawn (default: the one stored in the output "
+                        "folder by an earlier grading, else a new secret one)")
     return p
 
 
@@ -278,21 +298,37 @@ def main(argv: list[str] | None = None, prog: str = "python -m properties.grade"
         print(f"convcheck grade: another grading is writing to {out} or {journal_path}; "
               "wait for it or stop it first", file=sys.stderr)
         return 2
+    try:
+        confinement = decide(args.sandbox, args.require_sandbox)
+    except (NotSandboxed, sandbox.SandboxError) as exc:
+        print(f"convcheck grade: {exc}", file=sys.stderr)
+        return 2
+    for line in confinement.warning():
+        print(line, file=sys.stderr)
+    seed = args.seed if args.seed is not None else stored_seed(out)
+    if seed is None and args.resume:
+        seed = recorded_seed(journal_path)
+    seed = new_seed() if seed is None else seed
+    store_seed(out, seed)
+    reaper.become_subreaper()
     progress = Progress(len(submissions), enabled=not args.no_progress)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="convcheck-grade-") as private_name:
         private = Path(private_name)
-        os.chmod(private, 0o700)
+        os.chmod(private, 0o711)  # entered, not listed, by a worker under a uid of its own
         snapshot = SuiteSnapshot()
         probe = CatalogProbe(snapshot, private)
-        settings = RunSettings(names=tuple(names),
-                               timeout=float(_setting(args, config, "timeout")),
-                               call_timeout=float(_setting(args, config, "call_timeout")),
-                               memory_limit_mb=_setting(args, config, "memory_limit_mb"),
-                               max_examples=_setting(args, config, "max_examples"))
+        settings = RunSettings(
+            names=tuple(names), timeout=float(_setting(args, config, "timeout")),
+            call_timeout=float(_setting(args, config, "call_timeout")),
+            memory_limit_mb=_setting(args, config, "memory_limit_mb"),
+            max_examples=_setting(args, config, "max_examples"), sandbox=confinement.mode,
+            hide=hidden(private, out, journal_path.parent, feedback,
+                        Path(os.path.commonpath([str(s.path.parent) for s in submissions]))),
+            seed=seed)
         journal = Journal(journal_path, run_key(snapshot.digest, settings.fingerprint()),
-                          resume=args.resume)
+                          resume=args.resume, seed=seed)
         watched_files = [out / CSV_NAME, out / JSON_NAME, journal_path,
                          *(s.path for s in submissions)]
         watch = Watch(files=watched_files,
@@ -304,7 +340,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m properties.grade"
         if args.resume:
             progress.message(f"resume: {len(journal.entries)} verdict(s) in {journal_path}"
                              + (f"; {journal.ignored} from another version of the suite or "
-                                "other settings ignored" if journal.ignored else ""))
+                                "other settings ignored" if journal.ignored else "")
+                             + (f"; {journal.forged} line(s) without a valid signature "
+                                "ignored" if journal.forged else ""))
         verdicts, todo = {}, []
         for submission in submissions:
             kept = journal.finished(submission.spec, submission.sha256)
@@ -334,12 +372,17 @@ def main(argv: list[str] | None = None, prog: str = "python -m properties.grade"
         config, not_graded = _gradable(config, probe.subjects())
         for name, why in not_graded.items():
             print(f"convcheck grade: {name} is not graded: {why}", file=sys.stderr)
-        sheet_settings = {**settings.fingerprint(), "suite": snapshot.digest}
+        sheet_settings = {**settings.public(), "suite": snapshot.digest,
+                          "sandbox": confinement.describe()}
         if not_graded:
             sheet_settings["not_graded"] = not_graded
-        csv_path, json_path = write_sheet(out, ordered, config, sheet_settings)
         if feedback:
             write_feedback(feedback, ordered, config)
+        left = reaper.end_orphans()  # every run is over: nothing of theirs may outlive them
+        if left:
+            print(f"convcheck grade: warning: {left} process(es) of finished runs were still "
+                  "running (killed)", file=sys.stderr)
+        csv_path, json_path = write_sheet(out, ordered, config, sheet_settings)  # last
     elapsed = time.monotonic() - started
     for line in summary_lines(summary(ordered, config), config):
         print(line)

@@ -5,8 +5,8 @@ It adds four options, all used by `python -m properties.grade` only:
 --grade-only NAME        run only the properties about contract name NAME (repeatable);
                          the others are deselected, so a grade sheet that leaves a name out
                          does not pay for its properties.
---grade-max-examples N   Hypothesis examples per property (the `ci` profile, derandomized,
-                         with max_examples=N), for quick grading and for the grader's tests.
+--grade-max-examples N   Hypothesis examples per property (the `ci` profile with
+                         max_examples=N), for quick grading and for the grader's tests.
 --grade-events PATH      the run's own record, one JSON object per line, flushed as it goes:
                          {"event": "collected", "defined": [...], "items": {name: count}}
                          {"event": "test", "subject": ..., "culprit": ..., "outcome": ...,
@@ -15,16 +15,22 @@ It adds four options, all used by `python -m properties.grade` only:
                           "events_hmac": ...}
                          The grader reads it to keep the names a run finished when the run
                          is stopped at its time limit, and to cross-check --report-json.
---grade-key-stdin        read a secret key (one line) from standard input, before the
-                         target's worker exists, and sign with it (HMAC-SHA256) the report
-                         (its canonical JSON: sort_keys, compact) and the record's earlier
-                         lines, in the "finished" event. Only the grader and this process
-                         know the key, so a report or record written over by anyone else,
-                         even after the run, no longer matches (`report_signature`).
+--grade-secrets-stdin    read the run's secrets from standard input (one JSON line:
+                         {"key": ..., "seed": N | null}) before the target's worker exists.
+                         The key signs (HMAC-SHA256) the report (its canonical JSON:
+                         sort_keys, compact) and the record's earlier lines, in the
+                         "finished" event: only the grader and this process know it, so a
+                         report or record written over by anyone else, even after the run,
+                         no longer matches (`report_signature`). The seed, when given, is the
+                         grading's secret seed: Hypothesis draws every property's inputs from
+                         it (not derandomized), so a submission cannot know them in advance.
 
 Everything here runs in the judge (the pytest process), never in the target's worker: the
-worker is started by the convcheck plugin's pytest_configure (properties.session), after this plugin's (tryfirst) one has
-read the key, so the worker inherits a standard input that is already at its end.
+worker is started by the convcheck plugin's pytest_configure (properties.session), after this
+plugin's (tryfirst) one has read the secrets, made the judge a child subreaper (processes that
+leave the worker's tree are adopted here, then by the grader: grade_reaper) and imported
+everything the judge will need (PRELOADED), so nothing the worker could plant is imported
+later, whatever the sandbox lets it write.
 """
 from __future__ import annotations
 
@@ -35,6 +41,8 @@ import os
 
 import pytest
 
+from properties.grading import reaper
+from properties.grading.safefile import create_new
 from properties.report import FAILURE_KEY, SUBJECT_KEY, decoded_properties
 
 GRADE_PROFILE = "convcheck-grade"
@@ -48,8 +56,8 @@ def pytest_addoption(parser):
                     help="Hypothesis examples per property (derandomized ci profile)")
     group.addoption("--grade-events", default=None, metavar="PATH",
                     help="append the run's record to PATH as JSON lines")
-    group.addoption("--grade-key-stdin", action="store_true",
-                    help="sign the report and the record with a key read from stdin")
+    group.addoption("--grade-secrets-stdin", action="store_true",
+                    help="read a signing key and a seed from stdin (one JSON line)")
 
 
 def canonical_json(value) -> bytes:
@@ -66,29 +74,54 @@ def events_signature(key: bytes, data: bytes) -> str:
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-def _read_key() -> bytes:
-    """One line from file descriptor 0, read to its end."""
+def _read_secrets() -> dict:
+    """The JSON line on file descriptor 0, read to its end."""
     chunks = []
     while True:
         chunk = os.read(0, 4096)
         if not chunk:
             break
         chunks.append(chunk)
-    return b"".join(chunks).strip()
+    try:
+        secrets = json.loads(b"".join(chunks))
+    except json.JSONDecodeError:
+        raise pytest.UsageError("--grade-secrets-stdin: standard input is not one JSON "
+                                "object") from None
+    if not isinstance(secrets, dict) or not isinstance(secrets.get("key"), str):
+        raise pytest.UsageError("--grade-secrets-stdin: no key on standard input")
+    return secrets
+
+
+#: Modules the judge would otherwise import only after the worker started (the properties,
+#: their oracles' scipy parts, and what pytest and Hypothesis load on a failure).
+PRELOADED = ("properties.suite", "properties.catalog", "scipy.signal", "scipy.ndimage",
+             "pdb", "code", "codeop", "cmd", "fileinput", "pydoc", "secrets")
+
+
+def _preload() -> None:
+    import importlib
+    for name in PRELOADED:
+        importlib.import_module(name)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
-    key = _read_key() if config.getoption("--grade-key-stdin") else None
-    if key is not None or config.getoption("--grade-events"):
-        # Import every property now, before the convcheck plugin starts the target's worker: code the
-        # worker runs cannot change on disk what this judge then imports.
+    secrets = _read_secrets() if config.getoption("--grade-secrets-stdin") else {}
+    key = secrets["key"].encode() if secrets else None
+    if secrets:
+        reaper.become_subreaper()
+        _preload()
+    elif config.getoption("--grade-events"):
         import properties.catalog  # noqa: F401
     examples = config.getoption("--grade-max-examples")
-    if examples is not None:
+    seed = secrets.get("seed")
+    if examples is not None or seed is not None:
         from hypothesis import settings
-        settings.register_profile(GRADE_PROFILE, settings.get_profile("ci"),
-                                  max_examples=max(1, examples))
+        changes = {} if examples is None else {"max_examples": max(1, examples)}
+        if seed is not None:
+            changes["derandomize"] = False
+            config.option.hypothesis_seed = str(seed)  # applied by Hypothesis's own plugin
+        settings.register_profile(GRADE_PROFILE, settings.get_profile("ci"), **changes)
         settings.load_profile(GRADE_PROFILE)
     path = config.getoption("--grade-events")
     if path:
@@ -118,7 +151,7 @@ class EventLog:
     """Writes the run's record (see the module docstring) as JSON lines."""
 
     def __init__(self, path: str, key: bytes | None = None):
-        self.handle = open(path, "ab")  # noqa: SIM115 - closed at the end
+        self.handle = create_new(path)  # closed at the end; nothing planted there is followed
         self.key = key
         self.written = bytearray()
 

@@ -1,26 +1,34 @@
-"""Running the suite on one submission in its own process group, with limits.
+"""Running the suite on one submission: the judge in its own process group, the submission's
+code in the judge's sandboxed worker, with limits.
 
-A `Run` writes its own copy of the suite (grade_watch.SuiteSnapshot) and starts
+A `Run` gets a private folder (inside the grader's, itself hidden from sandboxed workers)
+holding its own copy of the suite (grade_watch.SuiteSnapshot), a copy of the submission, the
+judge's working folder and the paths of its report and record, and starts
 
-    python -m pytest <suite>/properties/suite.py -c <suite>/properties/suite.ini -q -s
+    python -P -m pytest <suite>/properties/suite.py -c <suite>/properties/suite.ini -q -s
         -p properties.grading.plugin
-        --target=<submission> --isolate --device=cpu --call-timeout=S --memory-limit-mb=M
-        --report-json=<private>/report-<random>.json --grade-events=<private>/events-<random>
-        --grade-key-stdin [--grade-only=NAME ...] [--grade-max-examples=N]
+        --target=<submission copy> --isolate --sandbox=MODE --sandbox-hide=PATH ...
+        --device=cpu --call-timeout=S --memory-limit-mb=M --worker-cpu-seconds=T
+        --report-json=<run>/report-<random>.json --grade-events=<run>/events-<random>
+        --grade-secrets-stdin [--grade-only=NAME ...] [--grade-max-examples=N]
 
-in a new session (so the whole process group can be killed), with cwd a fresh private folder,
-CI-like derandomized settings (CI=true, PYTHONHASHSEED=0, one thread) and resource limits set
-in the child before it executes: RLIMIT_AS (the judge gets the worker's limit plus headroom;
-the isolated worker gets exactly --memory-limit-mb through the pytest option), RLIMIT_FSIZE,
-and no core files. The child's stdout and stderr go to one pipe that the grader drains as it
-goes, keeping only the last TAIL_BYTES: a submission printing megabytes costs nothing.
-Its standard input carries one line, a fresh random key, and is closed: the judge reads it
-before it starts the target's worker and signs the report with it (grade_plugin).
+in a new session (so the whole process group can be killed), with a safe sys.path (-P: not
+the working folder), CI settings (CI=true, PYTHONHASHSEED=0, one thread) and resource limits
+set in the child before it executes: RLIMIT_AS (the judge gets the worker's limit plus
+headroom), RLIMIT_FSIZE, and no core files. The worker's own sandbox and limits (its whole
+process tree's memory, CPU time and processes, its scratch folder's size) are the judge's
+`--sandbox*` and `--worker-*` options (properties.sandbox); the worker's environment is the
+same in every run and carries nothing of the grading. The judge's stdout and stderr go to one
+pipe that the grader drains as it goes, keeping only the last TAIL_BYTES.
+Its standard input carries one JSON line, the run's secrets — a fresh random key, and the
+grading's seed — and is closed: the judge reads it before it starts the target's worker, signs
+the report with the key and draws Hypothesis's inputs from the seed (grade_plugin).
 
 The grader drives many runs from one thread (`fileno()` for select, `drain()`, `poll()`), so
 `preexec_fn` is safe here. When a run passes its wall-clock limit its process group is killed.
-After every run, processes that escaped the group (setsid) but still carry the run's token in
-their environment are found in /proc and killed; their number is reported (`escaped`).
+After every run, processes it left behind (adopted by the grader: grade_reaper) are killed;
+their number is reported (`escaped`). Everything the grader reads back is opened without
+following symlinks, without blocking on a FIFO, and size-capped (grade_safefile).
 """
 from __future__ import annotations
 
@@ -37,6 +45,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from properties.grading import reaper
+from properties.grading.safefile import UnsafeFile, read_regular
 from properties.grading.submissions import Submission
 from properties.grading.watch import SuiteSnapshot
 
@@ -48,7 +58,6 @@ JUDGE_HEADROOM_MB = 2048
 FILE_LIMIT_BYTES = 256 * 1024 * 1024
 #: Largest report the grader reads.
 REPORT_LIMIT_BYTES = 16 * 1024 * 1024
-TOKEN_VARIABLE = "CONVCHECK_GRADE_TOKEN"
 #: Environment variables that would change how the judge runs: never passed on.
 SCRUBBED_VARIABLES = ("CONVCHECK_TARGET", "PYTEST_ADDOPTS", "PYTEST_PLUGINS",
                       "PYTHONSTARTUP", "PYTHONINSPECT", "PYTHONBREAKPOINT")
@@ -60,15 +69,23 @@ class RunSettings:
     names: tuple[str, ...]                # graded contract names (--grade-only)
     timeout: float                        # wall-clock seconds per submission
     call_timeout: float                   # seconds per call of the submission
-    memory_limit_mb: int | None           # the worker's address-space limit
+    memory_limit_mb: int | None           # the worker's memory (each process, and together)
     max_examples: int | None = None       # Hypothesis examples per property (None: ci profile)
     python: str = sys.executable
+    sandbox: str = "none"                 # properties.sandbox mode of every worker
+    hide: tuple[str, ...] = ()            # paths sandboxed workers must not see
+    seed: int | None = None               # the grading's secret seed (grade_seed)
 
     def fingerprint(self) -> dict:
-        """The settings that change a verdict (for the resume journal)."""
+        """The settings that change a verdict (for the resume journal; it holds the seed)."""
         return {"names": list(self.names), "timeout": self.timeout,
                 "call_timeout": self.call_timeout, "memory_limit_mb": self.memory_limit_mb,
-                "max_examples": self.max_examples}
+                "max_examples": self.max_examples, "sandbox": self.sandbox,
+                "seed": self.seed}
+
+    def public(self) -> dict:
+        """The settings as grades.json shows them: everything but the secret seed."""
+        return {k: v for k, v in self.fingerprint().items() if k != "seed"}
 
 
 @dataclass
@@ -82,12 +99,13 @@ class RunOutcome:
     report: dict | None
     report_problem: str | None    # why `report` is None (missing, unreadable, not JSON)
     events: list[dict] = field(default_factory=list)
-    escaped: int = 0              # processes left running outside the group, killed
-    workdir: str = ""             # the run's cwd (to blank it out of messages)
+    escaped: int = 0              # processes it left behind, killed
+    workdir: str = ""             # the judge's cwd (to blank it out of messages)
     key: bytes = b""              # the key the judge signed the report and record with
     suite: str = ""               # the run's copy of the suite (to blank it out of messages)
     suite_changes: list[str] = field(default_factory=list)  # files of that copy changed
     events_data: bytes = b""      # the record's bytes, as read (to check its signature)
+    target: str = ""              # the copy of the submission the run graded
 
 
 def command(settings: RunSettings, suite: Path, spec: str, report: Path,
@@ -95,13 +113,15 @@ def command(settings: RunSettings, suite: Path, spec: str, report: Path,
     """The judge's command line for one submission, with the suite's copy at `suite`."""
     # Every value goes in its option's own argument (--x=value): before the grader's plugin
     # is loaded pytest does not know its options and would take a separate value for a path.
-    args = [settings.python, "-m", "pytest", str(suite / "properties" / "suite.py"),
+    args = [settings.python, "-P", "-m", "pytest", str(suite / "properties" / "suite.py"),
             "-q", "-s", "-p", "no:cacheprovider", "-p", "no:randomly", "-m", "not lenet",
             "-p", "properties.grading.plugin", f"--rootdir={suite}",
             f"--confcutdir={suite}", f"--config-file={suite / 'properties' / 'suite.ini'}",
-            f"--target={spec}", "--isolate", "--device=cpu",
+            f"--target={spec}", "--isolate", f"--sandbox={settings.sandbox}",
+            *(f"--sandbox-hide={path}" for path in settings.hide), "--device=cpu",
             f"--call-timeout={settings.call_timeout:g}",
-            f"--report-json={report}", f"--grade-events={events}", "--grade-key-stdin"]
+            f"--worker-cpu-seconds={settings.timeout:g}",
+            f"--report-json={report}", f"--grade-events={events}", "--grade-secrets-stdin"]
     if settings.memory_limit_mb:
         args.append(f"--memory-limit-mb={settings.memory_limit_mb}")
     args += [f"--grade-only={name}" for name in settings.names]
@@ -110,14 +130,14 @@ def command(settings: RunSettings, suite: Path, spec: str, report: Path,
     return args
 
 
-def environment(suite: Path, token: str) -> dict[str, str]:
+def environment(suite: Path) -> dict[str, str]:
     """The judge's environment: the caller's, minus what would steer it, plus CI settings."""
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_VARIABLES}
     pythonpath = [str(suite)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env.update({"CI": "true", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTHONPATH": os.pathsep.join(pythonpath), "OMP_NUM_THREADS": "1",
-                "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "120",
-                TOKEN_VARIABLE: token})
+                "PYTHONPATH": os.pathsep.join(pythonpath), "PYTHONSAFEPATH": "1",
+                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
+                "COLUMNS": "120"})
     return env
 
 
@@ -132,18 +152,31 @@ def _limit_resources(memory_limit_mb: int | None):
     return apply
 
 
+def _private_folder(parent: Path, name: str, mode: int) -> Path:
+    folder = Path(parent) / name
+    folder.mkdir(mode=mode)
+    os.chmod(folder, mode)
+    return folder
+
+
 class Run:
     """The suite running on one submission (see the module docstring)."""
 
     def __init__(self, submission: Submission, settings: RunSettings, private: Path,
                  snapshot: SuiteSnapshot):
         self.submission, self.settings, self.snapshot = submission, settings, snapshot
+        # Entered, not listed, by a worker under a uid of its own (it imports the suite's
+        # copy and reads the submission's); the judge's folder and files are its alone.
         self.secret_dir = Path(tempfile.mkdtemp(dir=private))
+        os.chmod(self.secret_dir, 0o711)
         self.suite = snapshot.write_to(self.secret_dir / "suite")
-        self.report_path = self.secret_dir / f"report-{secrets.token_hex(8)}.json"
-        self.events_path = self.secret_dir / f"events-{secrets.token_hex(8)}.jsonl"
-        self.workdir = Path(tempfile.mkdtemp(prefix="convcheck-cwd-"))
-        self.token = secrets.token_hex(16)
+        self.target = _private_folder(self.secret_dir, "submission", 0o755) / \
+            submission.path.name
+        shutil.copyfile(submission.path, self.target)
+        os.chmod(self.target, 0o644)
+        self.workdir = _private_folder(self.secret_dir, "judge", 0o700)
+        self.report_path = self.workdir / f"report-{secrets.token_hex(8)}.json"
+        self.events_path = self.workdir / f"events-{secrets.token_hex(8)}.jsonl"
         self.key = secrets.token_hex(32).encode()
         self.process: subprocess.Popen | None = None
         self.tail = bytearray()
@@ -155,13 +188,15 @@ class Run:
     def start(self) -> None:
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            command(self.settings, self.suite, self.submission.spec, self.report_path,
+            command(self.settings, self.suite, str(self.target), self.report_path,
                     self.events_path),
-            cwd=self.workdir, env=environment(self.suite, self.token),
+            cwd=self.workdir, env=environment(self.suite),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=_limit_resources(self.settings.memory_limit_mb))
+        reaper.own(self.process.pid)
+        secrets_line = json.dumps({"key": self.key.decode(), "seed": self.settings.seed})
         try:
-            self.process.stdin.write(self.key + b"\n")
+            self.process.stdin.write(secrets_line.encode() + b"\n")
         except OSError:
             pass  # the judge is already gone: its outcome will say so
         finally:
@@ -221,10 +256,11 @@ class Run:
     def finish(self) -> RunOutcome:
         """Collect the outcome, kill whatever the run left behind, remove its folders."""
         self.process.wait()
+        reaper.disown(self.process.pid)
         self.ended = time.monotonic()
         self.drain()
         self.kill()  # stragglers still in the group
-        escaped = kill_token_holders(self.token)
+        escaped = reaper.end_orphans()
         suite_changes = self.snapshot.differences(self.suite)
         self.process.stdout.close()
         report, problem = read_report(self.report_path)
@@ -236,28 +272,29 @@ class Run:
             output=bytes(self.tail[-TAIL_BYTES:]).decode("utf-8", errors="replace"),
             output_bytes=self.printed, report=report, report_problem=problem, events=events,
             escaped=escaped, workdir=str(self.workdir), key=self.key, events_data=events_data,
-            suite=str(self.suite), suite_changes=suite_changes)
+            suite=str(self.suite), suite_changes=suite_changes, target=str(self.target))
         shutil.rmtree(self.secret_dir, ignore_errors=True)
-        shutil.rmtree(self.workdir, ignore_errors=True)
         return outcome
 
     def abort(self) -> None:
         """Stop the run now (the grading is interrupted) and clean up."""
         self.kill()
-        kill_token_holders(self.token)
+        if self.process is not None:
+            reaper.disown(self.process.pid)
+        reaper.end_orphans()
         shutil.rmtree(self.secret_dir, ignore_errors=True)
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def read_report(path: Path) -> tuple[dict | None, str | None]:
     """The --report-json object, or None and why not."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(REPORT_LIMIT_BYTES + 1)
-    except FileNotFoundError:
-        return None, "no report"
+        data = read_regular(path, REPORT_LIMIT_BYTES, own=True)
+    except UnsafeFile as exc:
+        return None, f"the report {exc}"
     except OSError as exc:
         return None, f"the report cannot be read ({exc.strerror})"
+    if data is None:
+        return None, "no report"
     if len(data) > REPORT_LIMIT_BYTES:
         return None, "the report is implausibly large"
     try:
@@ -270,11 +307,11 @@ def read_report(path: Path) -> tuple[dict | None, str | None]:
 
 
 def read_bounded(path: Path) -> bytes:
-    """A file's first REPORT_LIMIT_BYTES (b'' when it cannot be read)."""
+    """A regular file's first REPORT_LIMIT_BYTES (b'' when it cannot be read, or something
+    else stands at `path`)."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read(REPORT_LIMIT_BYTES)
-    except OSError:
+        return (read_regular(path, REPORT_LIMIT_BYTES, own=True) or b"")[:REPORT_LIMIT_BYTES]
+    except (UnsafeFile, OSError):
         return b""
 
 
@@ -291,42 +328,6 @@ def parse_events(data: bytes) -> list[dict]:
     return events
 
 
-def kill_token_holders(token: str, grace: float = 2.0) -> int:
-    """Kill processes whose environment carries this run's token; how many there were.
-
-    After a run's group is killed, any such process left the group on purpose (setsid) to
-    outlive its run. Waits up to `grace` seconds for exiting processes to disappear first."""
-    deadline = time.monotonic() + grace
-    found = _token_holders(token)
-    while found and time.monotonic() < deadline:
-        time.sleep(0.1)
-        found = _token_holders(token)
-    for pid in found:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    return len(found)
-
-
-def _token_holders(token: str) -> list[int]:
-    marker = f"{TOKEN_VARIABLE}={token}".encode()
-    holders = []
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return holders
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if marker in environ.split(b"\0"):
-            holders.append(int(entry.name))
-    return holders
-
-
 #: Prints the contract names the suite has properties for, as a JSON list.
 PROBE_CODE = ("import json, properties.catalog as catalog; "
               "print(json.dumps(sorted({p.subject for p in catalog.ALL_PROPERTIES})))")
@@ -340,8 +341,9 @@ class CatalogProbe:
     def __init__(self, snapshot: SuiteSnapshot, private: Path, python: str = sys.executable):
         root = snapshot.write_to(Path(tempfile.mkdtemp(dir=private)) / "suite")
         self.process = subprocess.Popen(
-            [python, "-c", PROBE_CODE], cwd=root, env=environment(root, secrets.token_hex(8)),
+            [python, "-P", "-c", PROBE_CODE], cwd=root, env=environment(root),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        reaper.own(self.process.pid)
 
     def subjects(self, timeout: float = 300) -> set[str] | None:
         """The names, or None when the suite could not say (the grader then trusts the
@@ -351,6 +353,7 @@ class CatalogProbe:
         except subprocess.TimeoutExpired:
             self.stop()
             return None
+        reaper.disown(self.process.pid)
         lines = out.decode(errors="replace").strip().splitlines()
         if self.process.returncode != 0 or not lines:
             return None
@@ -363,3 +366,4 @@ class CatalogProbe:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+        reaper.disown(self.process.pid)

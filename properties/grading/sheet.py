@@ -1,7 +1,8 @@
 """The grade sheet (grades.csv), the full record (grades.json) and the class summary.
 
 grades.csv: identifier, one column per graded name (pass / fail / missing / timeout / crash /
-error), points, total, status, reason; one row per submission sorted by identifier. Nothing
+error), points, total, status, reason, sandbox (bubblewrap, own uid, or not sandboxed); one row
+per submission sorted by identifier. Nothing
 in it depends on time or on the grader's private folders, so grading the same files twice
 gives the same bytes. A name earns its points only when its status is `pass`.
 
@@ -32,16 +33,24 @@ def points_of(verdict: Verdict, config: GradingConfig) -> float:
                if s == "pass" and n in config.points)
 
 
-def csv_text(verdicts: list[Verdict], config: GradingConfig) -> str:
+#: The `sandbox` column: how each submission's code was confined (properties.sandbox).
+SANDBOX_WORDS = {"bwrap": "bubblewrap", "uid": "own uid", "none": "not sandboxed"}
+
+
+def csv_text(verdicts: list[Verdict], config: GradingConfig, sandbox: str | None = None) -> str:
+    """The sheet; with `sandbox` (a properties.sandbox mode) a last column says it."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["identifier", *config.names, "points", "total", "status", "reason"])
+    extra = ["sandbox"] if sandbox else []
+    writer.writerow(["identifier", *config.names, "points", "total", "status", "reason",
+                     *extra])
     for verdict in sorted(verdicts, key=lambda v: v.identifier):
         writer.writerow([verdict.identifier, *(verdict.names.get(n, "error")
                                                for n in config.names),
                          format_points(points_of(verdict, config)),
                          format_points(config.total), verdict.status,
-                         verdict.reason.replace("\n", " ")])
+                         verdict.reason.replace("\n", " "),
+                         *([SANDBOX_WORDS.get(sandbox, sandbox)] if sandbox else [])])
     return buffer.getvalue()
 
 
@@ -126,7 +135,8 @@ def write_sheet(folder: Path, verdicts: list[Verdict], config: GradingConfig,
     """grades.csv and grades.json in `folder`."""
     folder = Path(folder)
     csv_path, json_path = folder / CSV_NAME, folder / JSON_NAME
-    write_atomically(csv_path, csv_text(verdicts, config))
+    sandbox = (settings.get("sandbox") or {}).get("mode")
+    write_atomically(csv_path, csv_text(verdicts, config, sandbox))
     document = json_document(verdicts, config, settings)
     write_atomically(json_path, json.dumps(document, indent=2, sort_keys=False) + "\n")
     return csv_path, json_path

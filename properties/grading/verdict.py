@@ -179,6 +179,8 @@ def judge(submission: Submission, outcome: RunOutcome, names: list[str], *,
     replacements = [(outcome.workdir, "."), *replacements]
     if outcome.suite:
         replacements.insert(0, (outcome.suite, str(PROJECT)))
+    if outcome.target:  # the run graded a copy: messages name the submission itself
+        replacements.insert(0, (outcome.target, submission.spec))
     report = sanitise(outcome.report, replacements) if outcome.report is not None else None
     record = RunRecord.from_events(sanitise(outcome.events, replacements))
     output = sanitise(outcome.output, replacements)

@@ -19,24 +19,34 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
+
+from properties.grading.safefile import UnsafeFile, create_new, read_regular, remove
 
 #: What a judge needs: these packages, copied whole from the folder that holds them.
 SUITE_PACKAGES = ("properties", "reference")
 #: The folder holding them: a checkout, or site-packages when the wheel is installed.
 INSTALLED_ROOT = Path(__file__).resolve().parents[2]
+#: Largest watched file read whole (a sheet, a journal, a submission, a suite file).
+WATCH_LIMIT_BYTES = 256 * 1024 * 1024
+
 
 def _read(path: Path) -> bytes | None:
-    """A regular file's bytes; None when there is no such file (a symlink or a folder in its
-    place reads as a marker, so that it counts as a change)."""
+    """A regular file's bytes (at most WATCH_LIMIT_BYTES + 1); None when there is no such file.
+    Anything else in its place (a symlink, a folder, a FIFO) reads as a marker, so that it
+    counts as a change, and is never opened (opening a FIFO would block)."""
     try:
-        if path.is_symlink():
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
             return b"\0symlink\0" + os.readlink(path).encode()
-        if path.is_dir():
+        if stat.S_ISDIR(mode):
             return b"\0folder\0"
-        return path.read_bytes() if path.exists() else None
-    except OSError:
-        return b"\0unreadable\0"
+        return read_regular(path, WATCH_LIMIT_BYTES)
+    except FileNotFoundError:
+        return None
+    except (OSError, UnsafeFile):
+        return b"\0not a regular file\0"
 
 
 def _tree(folder: Path) -> list[Path]:
@@ -50,14 +60,11 @@ def _tree(folder: Path) -> list[Path]:
 
 def _put_back(path: Path, data: bytes | None) -> None:
     """Make `path` hold `data` again (or not exist), whatever it has become."""
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        import shutil
-        shutil.rmtree(path)
+    remove(path)
     if data is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        with create_new(path, 0o644) as handle:
+            handle.write(data)
 
 
 class SuiteSnapshot:
@@ -77,11 +84,16 @@ class SuiteSnapshot:
         self.digest = digest.hexdigest()
 
     def write_to(self, root: Path) -> Path:
-        """A fresh copy of the suite under `root`."""
+        """A fresh copy of the suite under `root`, readable by everyone (a worker running under
+        a uid of its own imports it) and writable by the grader's user only."""
+        root = Path(root)
         for relative, data in self.files.items():
-            path = Path(root) / relative
+            path = root / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
+            os.chmod(path, 0o644)
+        for folder, _, _ in os.walk(root):
+            os.chmod(folder, 0o755)
         return Path(root)
 
     def differences(self, root: Path) -> list[str]:

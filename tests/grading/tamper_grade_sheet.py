@@ -1,7 +1,10 @@
 """Wrong corr2d that, while loading, walks up its parent processes to the grader, and writes an
 all-pass grades.csv and grades.json into the grader's output folder.
 
-convcheck-grade: status=error corr2d=error pool2d=error
+Sandboxed, it finds no grader (it sees only its own processes) and could not write there
+anyway: its wrong corr2d fails. Not sandboxed, the grader puts the sheet back and blames it.
+
+convcheck-grade: status=ok|error corr2d=fail|error pool2d=error|missing
 """
 import os
 

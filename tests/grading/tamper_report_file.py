@@ -2,7 +2,10 @@
 in its parent's command line, writes an all-pass report and record there, and leaves a
 detached process (setsid) rewriting them until long after the run.
 
-convcheck-grade: status=error corr2d=error pool2d=error
+Sandboxed, its parent's command line names no report, and nothing outside its /tmp is
+writable: its wrong corr2d fails.
+
+convcheck-grade: status=error|ok corr2d=error|fail pool2d=error|missing
 """
 import json
 import os

@@ -1,7 +1,9 @@
 """Wrong corr2d that, while loading, rewrites the suite's comparison helper on disk (the copy
 its judge imports) so that every later comparison passes.
 
-convcheck-grade: status=error corr2d=error pool2d=error
+Sandboxed, the suite's copy is read-only to it: its wrong corr2d fails.
+
+convcheck-grade: status=error|ok corr2d=error|fail pool2d=error|missing
 """
 import torch
 
