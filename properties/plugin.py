@@ -20,6 +20,7 @@ import os
 
 from properties import sandbox
 from properties.contract import ENV_VAR, chosen_spec
+from properties.forbidden import RuleError, parse_rule
 
 INI_TARGET = "convcheck_target"
 INI_SELF_TESTS = "convcheck_self_tests"
@@ -60,6 +61,9 @@ def pytest_addoption(parser):
                                       f"have at once (default {sandbox.DEFAULT_PROCESSES})")
     group.addoption("--worker-cpu-seconds", type=float, default=None, metavar="S",
                     help="with --isolate: CPU time the worker's processes may use together")
+    group.addoption("--forbid", action="append", default=[], metavar="NAME=OPERATION",
+                    help="with --isolate: NAME may not use OPERATION (torch.nn.functional."
+                         "conv2d, scipy.signal.*, aten.convolution; repeatable)")
     group.addoption("--worker-disk-mb", type=int, default=sandbox.DEFAULT_DISK_MB, metavar="MB",
                     help="with --sandbox bwrap: size of the worker's scratch folder (default "
                          f"{sandbox.DEFAULT_DISK_MB})")
@@ -83,7 +87,12 @@ def worker_sandbox(config) -> "sandbox.Sandbox":
     the strongest mode that works here). Raises sandbox.SandboxError when the mode asked for
     cannot be used."""
     mode, _ = sandbox.choose(config.getoption("--sandbox"))
+    try:
+        forbidden = tuple(parse_rule(rule) for rule in config.getoption("--forbid"))
+    except RuleError as exc:
+        raise sandbox.SandboxError(str(exc)) from None
     return sandbox.Sandbox(mode=mode, hide=tuple(config.getoption("--sandbox-hide")),
+                           forbidden=forbidden,
                            memory_mb=config.getoption("--memory-limit-mb"),
                            processes=config.getoption("--worker-processes"),
                            cpu_seconds=config.getoption("--worker-cpu-seconds"),
@@ -98,5 +107,9 @@ def is_active(config) -> bool:
 def pytest_configure(config):
     if not is_active(config):
         return
+    if config.getoption("--forbid") and not config.getoption("--isolate"):
+        import pytest
+        raise pytest.UsageError("convcheck: --forbid needs --isolate (forbidden operations are "
+                                "caught in the isolated worker)")
     from properties.session import Session  # imports torch: only now
     config.pluginmanager.register(Session(config, chosen_target(config)), "convcheck-session")

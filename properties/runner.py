@@ -56,6 +56,14 @@ class TargetCrashed(Exception):
     """The worker process running the target died."""
 
 
+class TargetForbidden(Exception):
+    """The target used an operation its assignment forbids (properties.forbidden)."""
+
+    def __init__(self, operation: str, where: str):
+        super().__init__(f"uses {operation}, which this assignment forbids")
+        self.operation, self.where = operation, where
+
+
 class _Alarm(BaseException):
     """Raised by SIGALRM inside the target; a BaseException so `except Exception` can't eat it."""
 
@@ -176,7 +184,7 @@ class WorkerRunner:
         self._conn.send_bytes(launch.settings_message())  # read by properties.sandbox_exec
         self._conn.send_bytes(pickle.dumps({
             "spec": self.spec, "path": [os.path.abspath(p) for p in sys.path],
-            "cwd": os.getcwd()}))
+            "cwd": os.getcwd(), "forbidden": self.sandbox.rules()}))
         self._watch = TreeWatch(self._members, self.sandbox.tree_limits()).start()
         reply = self._receive(timeout=max(self.timeout or 0, 120.0))
         if "loaded" not in reply:
@@ -198,6 +206,8 @@ class WorkerRunner:
         reply = self._receive(timeout=self.timeout)
         if "raised" in reply:
             raise TargetRaised(*reply["raised"])
+        if "forbidden" in reply:
+            raise TargetForbidden(*reply["forbidden"])
         return reply["ok"]
 
     def _receive(self, timeout: float | None) -> Any:
@@ -253,20 +263,24 @@ def worker_main() -> None:
     os.close(devnull)
     setup = pickle.loads(conn.recv_bytes())
     sys.path[:] = setup["path"]  # what the judge imports from, as a spawned process would
-    _worker_main(conn, setup["spec"], setup["cwd"])
+    _worker_main(conn, setup["spec"], setup["cwd"], setup.get("forbidden") or {})
 
 
-def _worker_main(conn, spec: str, cwd: str) -> None:
-    """The worker's loop: load the target (a path relative to the judge's folder `cwd`), then
-    run tasks until the connection closes."""
+def _worker_main(conn, spec: str, cwd: str, forbidden: dict) -> None:
+    """The worker's loop: load the target (a path relative to the judge's folder `cwd`), its
+    names that have forbidden operations guarded (properties.forbidden), then run tasks until
+    the connection closes."""
     from properties.contract import TargetLoadError, load, spec_kind
+    from properties.forbidden import ForbiddenOperation, Guard
+    guard = Guard(forbidden)
+    guard.install()  # before the target imports what it forbids
     path = os.path.join(cwd, spec) if spec_kind(spec) in ("file", "notebook") else spec
     try:
         loaded = load(path)
     except TargetLoadError as exc:
         conn.send_bytes(b"load-error:" + str(exc).replace(path, spec).encode())
         return
-    namespace = loaded.namespace
+    namespace = guard.wrap(loaded.namespace)
     buffer = io.BytesIO()
     torch.save({"loaded": {**loaded.describe(), "spec": spec}}, buffer)
     conn.send_bytes(buffer.getvalue())
@@ -282,6 +296,8 @@ def _worker_main(conn, spec: str, cwd: str) -> None:
             reply = {"ok": _run_guarded(task, namespace, args, None)}
         except TargetRaised as exc:
             reply = {"raised": (exc.type_name, exc.message, exc.trace)}
+        except ForbiddenOperation as exc:
+            reply = {"forbidden": (exc.operation, exc.where)}
         buffer = io.BytesIO()
         try:
             torch.save(reply, buffer)

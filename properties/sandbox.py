@@ -74,6 +74,15 @@ class Sandbox:
     cpu_seconds: float | None = None      # the whole tree
     disk_mb: int = DEFAULT_DISK_MB        # the scratch tmpfs (bwrap)
     file_mb: int = DEFAULT_FILE_MB        # largest file
+    #: Operations each contract name may not use: ((name, operation), ...), properties.forbidden
+    forbidden: tuple[tuple[str, str], ...] = ()
+
+    def rules(self) -> dict[str, tuple[str, ...]]:
+        """The forbidden operations by contract name."""
+        found: dict[str, tuple[str, ...]] = {}
+        for name, operation in self.forbidden:
+            found[name] = (*found.get(name, ()), operation)
+        return found
 
     def __post_init__(self):
         if self.mode not in MODES:

@@ -49,7 +49,7 @@ class Session:
                                       sandbox=worker_sandbox(config)
                                       if config.getoption("--isolate") else None)
         except SandboxError as exc:
-            raise pytest.UsageError(f"convcheck: --sandbox: {exc}") from None
+            raise pytest.UsageError(f"convcheck: {exc}") from None
         except contract.TargetLoadError as exc:
             raise pytest.UsageError(f"convcheck: cannot load target {spec!r}: {exc}") from None
         self.target.conventions = conventions.detect(self.target)

@@ -17,8 +17,8 @@ import torch
 
 from properties import contract
 from properties.failures import PropertyFailure
-from properties.runner import (InProcessRunner, TargetCrashed, TargetRaised, TargetTimedOut,
-                               WorkerRunner)
+from properties.runner import (InProcessRunner, TargetCrashed, TargetForbidden, TargetRaised,
+                               TargetTimedOut, WorkerRunner)
 from properties.sandbox import Sandbox
 from properties.snippets import call_snippet, describe_call, standalone_import
 from properties.tolerance import compared_dtype
@@ -219,6 +219,10 @@ class Target:
             details = [line for line in exc.trace.splitlines() if line.strip()][-4:]
             raise PropertyFailure(blame, f"raised {exc.type_name}: {exc.message}",
                                   details=details, prop="runs without raising") from None
+        except TargetForbidden as exc:
+            raise PropertyFailure(blame, str(exc), details=[f"called from {exc.where}"],
+                                  prop="uses only the operations the assignment allows") \
+                from None
         except TargetTimedOut as exc:
             self.unresponsive[blame] = f"{exc} (later calls of {blame} are not attempted)"
             raise PropertyFailure(blame, str(exc),

@@ -26,6 +26,7 @@ again with --resume).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import select
 import signal
@@ -247,7 +248,7 @@ def _gradable(config: GradingConfig, subjects: set[str] | None):
     if not left_out:
         return config, {}
     kept = {n: p for n, p in config.points.items() if n not in left_out}
-    return GradingConfig(points=kept, limits=config.limits, source=config.source), left_out
+    return dataclasses.replace(config, points=kept), left_out
 
 
 def _on_sigterm(signum, frame):
@@ -284,9 +285,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m properties.grade"
             print(f"convcheck grade: --only {', '.join(unknown)}: not graded by "
                   f"{config.source}", file=sys.stderr)
             return 2
-        config = type(config)(points={n: p for n, p in config.points.items()
-                                      if n in args.only},
-                              limits=config.limits, source=config.source)
+        config = dataclasses.replace(config, points={n: p for n, p in config.points.items()
+                                                     if n in args.only})
         names = config.names
     jobs = _setting(args, config, "jobs")
     out = Path(args.out).resolve()
@@ -326,7 +326,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m properties.grade"
             max_examples=_setting(args, config, "max_examples"), sandbox=confinement.mode,
             hide=hidden(private, out, journal_path.parent, feedback,
                         Path(os.path.commonpath([str(s.path.parent) for s in submissions]))),
-            seed=seed)
+            seed=seed, forbidden=tuple((name, operation)
+                                       for name, operations in config.forbidden.items()
+                                       if name in names for operation in operations))
         journal = Journal(journal_path, run_key(snapshot.digest, settings.fingerprint()),
                           resume=args.resume, seed=seed)
         watched_files = [out / CSV_NAME, out / JSON_NAME, journal_path,

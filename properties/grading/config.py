@@ -11,6 +11,9 @@
     max_examples = 40   # Hypothesis examples per property
     jobs = 4
 
+    [forbidden]         # optional: operations a name may not use (properties.forbidden)
+    corr2d = ["torch.nn.functional.conv2d", "scipy.signal.*"]
+
 `properties/grading/grading.toml` is the default. Unknown names, sections or keys are errors: a typo
 must not silently drop a name from the grade.
 """
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from properties.contract import CONTRACT_NAMES
+from properties.forbidden import RuleError, check_rule
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "grading.toml"
 
@@ -39,6 +43,7 @@ class GradingConfig:
     points: dict[str, float]
     limits: dict[str, float | int] = field(default_factory=dict)
     source: str = ""
+    forbidden: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -63,10 +68,10 @@ def load_config(path: str | Path | None = None) -> GradingConfig:
 
 def parse_config(data: dict, source: str = "<config>") -> GradingConfig:
     """Check the parsed TOML of a grading config and build a GradingConfig."""
-    unknown = sorted(set(data) - {"points", "limits"})
+    unknown = sorted(set(data) - {"points", "limits", "forbidden"})
     if unknown:
         raise ConfigError(f"{source}: unknown section(s) {', '.join(unknown)} "
-                          "(expected [points] and optionally [limits])")
+                          "(expected [points] and optionally [limits] and [forbidden])")
     raw_points = data.get("points")
     if not isinstance(raw_points, dict) or not raw_points:
         raise ConfigError(f"{source}: a [points] table naming at least one contract name "
@@ -97,7 +102,29 @@ def parse_config(data: dict, source: str = "<config>") -> GradingConfig:
             raise ConfigError(f"{source}: limit {key} must be a positive "
                               f"{'integer' if kind is int else 'number'}, not {value!r}")
         limits[key] = kind(value)
-    return GradingConfig(points=points, limits=limits, source=source)
+    return GradingConfig(points=points, limits=limits, source=source,
+                         forbidden=_forbidden(data.get("forbidden", {}), source))
+
+
+def _forbidden(raw, source: str) -> dict[str, tuple[str, ...]]:
+    """The [forbidden] table: contract name -> operations (properties.forbidden rules)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: [forbidden] must be a table")
+    forbidden = {}
+    for name, operations in raw.items():
+        if isinstance(operations, str):
+            operations = [operations]
+        if not isinstance(operations, list) or not all(isinstance(o, str)
+                                                       for o in operations):
+            raise ConfigError(f"{source}: forbidden operations of {name} must be a list of "
+                              "dotted names")
+        try:
+            for operation in operations:
+                check_rule(name, operation)
+        except RuleError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        forbidden[name] = tuple(operations)
+    return forbidden
 
 
 def format_points(value: float) -> str:

@@ -8,6 +8,7 @@ judge's working folder and the paths of its report and record, and starts
     python -P -m pytest <suite>/properties/suite.py -c <suite>/properties/suite.ini -q -s
         -p properties.grading.plugin
         --target=<submission copy> --isolate --sandbox=MODE --sandbox-hide=PATH ...
+        [--forbid=NAME=OPERATION ...]
         --device=cpu --call-timeout=S --memory-limit-mb=M --worker-cpu-seconds=T
         --report-json=<run>/report-<random>.json --grade-events=<run>/events-<random>
         --grade-secrets-stdin [--grade-only=NAME ...] [--grade-max-examples=N]
@@ -75,13 +76,14 @@ class RunSettings:
     sandbox: str = "none"                 # properties.sandbox mode of every worker
     hide: tuple[str, ...] = ()            # paths sandboxed workers must not see
     seed: int | None = None               # the grading's secret seed (grade_seed)
+    forbidden: tuple[tuple[str, str], ...] = ()  # (name, operation) (properties.forbidden)
 
     def fingerprint(self) -> dict:
         """The settings that change a verdict (for the resume journal; it holds the seed)."""
         return {"names": list(self.names), "timeout": self.timeout,
                 "call_timeout": self.call_timeout, "memory_limit_mb": self.memory_limit_mb,
                 "max_examples": self.max_examples, "sandbox": self.sandbox,
-                "seed": self.seed}
+                "forbidden": [list(rule) for rule in self.forbidden], "seed": self.seed}
 
     def public(self) -> dict:
         """The settings as grades.json shows them: everything but the secret seed."""
@@ -124,6 +126,7 @@ def command(settings: RunSettings, suite: Path, spec: str, report: Path,
             f"--report-json={report}", f"--grade-events={events}", "--grade-secrets-stdin"]
     if settings.memory_limit_mb:
         args.append(f"--memory-limit-mb={settings.memory_limit_mb}")
+    args += [f"--forbid={name}={operation}" for name, operation in settings.forbidden]
     args += [f"--grade-only={name}" for name in settings.names]
     if settings.max_examples is not None:
         args.append(f"--grade-max-examples={settings.max_examples}")
