@@ -21,7 +21,6 @@ from typing import Any, Mapping
 TEXTBOOK_FUNCTIONS = ("corr2d", "corr2d_multi_in", "corr2d_multi_in_out",
                       "corr2d_multi_in_out_1x1", "pool2d")
 FUNCTIONAL_FUNCTIONS = ("conv2d", "max_pool2d", "avg_pool2d")
-MODULES = ("Conv2D", "BatchNorm", "LeNet")
 
 #: Every contract name, in report order.
 CONTRACT_NAMES = (*TEXTBOOK_FUNCTIONS, "batch_norm", "Conv2D", "BatchNorm",
@@ -35,7 +34,13 @@ DEFAULT_SPEC = "reference"
 
 
 class TargetLoadError(Exception):
-    """The target cannot be loaded or breaks the contract's naming rules: a usage error."""
+    """The target cannot be loaded or breaks the contract's naming rules: a usage error.
+    `kind` says what happened: 'error' (it raised, or breaks a rule), 'timeout' (loading
+    did not return within the time limit) or 'crash' (the process loading it died)."""
+
+    def __init__(self, message: str, kind: str = "error"):
+        super().__init__(message)
+        self.kind = kind
 
 
 def dialect_of(name: str, obj: Any = None) -> str:
@@ -213,12 +218,11 @@ def _load_notebook(spec: str) -> tuple[dict, str, tuple, str]:
     if not path.is_file():
         raise TargetLoadError(f"{spec}: no such file")
     from properties import notebook
-    with _captured_output() as out:
-        try:
-            loaded = notebook.load_notebook(path)
-        except notebook.NotebookError as exc:
-            raise TargetLoadError(str(exc)) from None
+    try:
+        loaded = notebook.load_notebook(path)   # captures what the cells print
+    except notebook.NotebookError as exc:
+        raise TargetLoadError(str(exc)) from None
     skipped = tuple(SkippedCell(c.index, c.first_line, c.reason) for c in loaded.skipped)
     skipped += tuple(SkippedCell(c.index, c.first_line, f"left out of the cell: {c.reason}")
-                     for c in getattr(loaded, "dropped", ()))
-    return loaded.namespace, str(path), skipped, out.getvalue()
+                     for c in loaded.dropped)
+    return loaded.namespace, str(path), skipped, loaded.output

@@ -1,7 +1,22 @@
-"""PropertyFailure: how a property says no, in words a student can act on."""
+"""PropertyFailure: how a property says no, in words a student can act on, and as data.
+
+A failure's `kind` says what happened, set where it happens (never read back from its text):
+
+    wrong          the result (or an observed value) is not what the contract says
+    raised         the target raised an exception
+    timeout        a call did not return within the time limit (later calls are not made)
+    crash          the process running the target died (later calls are not made)
+    memory         the target ran out of memory (later calls are not made)
+    state-changed  the call changed something it must leave alone (an input, in place)
+    forbidden      the call used an operation the assignment forbids (the grader's rules)
+"""
 from __future__ import annotations
 
 from typing import Sequence
+
+KINDS = ("wrong", "raised", "timeout", "crash", "memory", "state-changed", "forbidden")
+#: Kinds after which the name is not called again (the target is unresponsive for it).
+UNRESPONSIVE = ("timeout", "crash", "memory")
 
 
 class PropertyFailure(AssertionError):
@@ -13,16 +28,32 @@ class PropertyFailure(AssertionError):
     example   a runnable Python snippet reproducing the call, or None
     prop      the property's sentence (filled in by the property runner when left None)
     diagnosis the name of a known mistake that explains the result, or None
-    call      the CallResult of the wrong call, when one call shows it (for diagnosis)
+    result    the properties.results.CallResult or Observation that was wrong, if one is
+    kind      what happened (module docstring)
+    mismatch  the properties.compare.Mismatch behind a wrong value, when there is one
     """
 
     def __init__(self, culprit: str, summary: str, *, details: Sequence[str] = (),
                  example: str | None = None, prop: str | None = None,
-                 diagnosis: str | None = None, call=None):
+                 diagnosis: str | None = None, result=None, kind: str = "wrong",
+                 mismatch=None):
+        assert kind in KINDS, kind
         self.culprit, self.summary, self.details = culprit, summary, list(details)
-        self.call = call  # the properties.target.CallResult whose result was wrong, if any
+        self.result = result
         self.example, self.prop, self.diagnosis = example, prop, diagnosis
+        self.kind, self.mismatch = kind, mismatch
         super().__init__(summary)
+
+    @property
+    def call(self):
+        """The wrong call (a CallResult), when one call shows the failure: the diagnosis
+        recomputes known mistakes from its arguments."""
+        return self.result if getattr(self.result, "is_call", False) else None
+
+    @property
+    def observation(self):
+        """The wrong Observation (not a call), when the failure is about one."""
+        return self.result if getattr(self.result, "is_observation", False) else None
 
     def one_line(self) -> str:
         return f"{self.summary}" if not self.details else f"{self.summary} [{self.details[0]}]"
@@ -38,17 +69,24 @@ class PropertyFailure(AssertionError):
         return "\n".join(lines)
 
 
-def find_property_failure(exc: BaseException | None) -> PropertyFailure | None:
-    """The PropertyFailure inside `exc`, looking through exception groups and causes."""
-    seen = set()
-    stack = [exc]
+def property_failures(exc: BaseException | None) -> list[PropertyFailure]:
+    """Every PropertyFailure inside `exc`, looking through exception groups and causes."""
+    found, seen, stack = [], set(), [exc]
     while stack:
         current = stack.pop()
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
         if isinstance(current, PropertyFailure):
-            return current
+            found.append(current)
+            continue
         stack.extend(getattr(current, "exceptions", ()))
         stack.extend([current.__cause__, current.__context__])
-    return None
+    return found
+
+
+def find_property_failure(exc: BaseException | None) -> PropertyFailure | None:
+    """The PropertyFailure a test's outcome reports (the first property_failures finds; of
+    an exception group, its last member), or None."""
+    found = property_failures(exc)
+    return found[0] if found else None

@@ -172,15 +172,27 @@ def check_batchnorm_bn_lenet_threshold(target):
     epochs, threshold = ref.BN_LENET_EPOCHS, ref.BN_LENET_THRESHOLD
     out = target.run(ref.task_train, "bn-lenet", SEED, epochs, threshold,
                      {"batch_norm_module": "BatchNorm"}, blame="BatchNorm")
-    history = out["history"]
+    assert_reaches(
+        "BatchNorm", out["history"], threshold,
+        lambda best: f"BN-LeNet built with it reached held-out accuracy {best:.3f} on the "
+                     f"digits within {epochs} epochs; with torch's layers it reaches "
+                     f"{threshold} or more",
+        f"BN-LeNet built with it reaches {threshold} held-out accuracy in {epochs} epochs",
+        loss_line=True)
+
+
+def assert_reaches(name: str, history, threshold: float, summary, prop: str,
+                   loss_line: bool = False) -> None:
+    """The best held-out accuracy of a training run reaches `threshold`, else a failure of
+    `name` whose summary is summary(best), with the accuracy (and loss) curve."""
     best = max(h["test_acc"] for h in history)
-    if best < threshold:
-        raise PropertyFailure(
-            "BatchNorm", f"BN-LeNet built with it reached held-out accuracy {best:.3f} on the "
-            f"digits within {epochs} epochs; with torch's layers it reaches {threshold} or more",
-            details=[curve(history), "training loss by epoch: "
-                     + " ".join(f"{h['loss']:.3f}" for h in history)],
-            prop=f"BN-LeNet built with it reaches {threshold} held-out accuracy in {epochs} epochs")
+    if best >= threshold:
+        return
+    details = [curve(history)]
+    if loss_line:
+        details.append("training loss by epoch: " + " ".join(f"{h['loss']:.3f}"
+                                                              for h in history))
+    raise PropertyFailure(name, summary(best), details=details, prop=prop)
 
 
 # --------------------------------------------------------------------------- target conv / pool
@@ -193,8 +205,11 @@ def check_layer_in_lenet(target, layer):
     batches = _batches(1, LAYER_BATCH, SEED) * LAYER_STEPS
     got = target.run(ref.task_layer_steps, layer, init, batches, LAYER_LR, blame=layer)
     if "not_differentiable" in got:
-        pytest.skip(f"{got['not_differentiable']}: a LeNet needs results autograd can "
-                    f"differentiate")
+        # The contract's rule for forward-only results (properties.gradients): skipped, noted.
+        note = (f"{layer} in LeNet is not checked: {got['not_differentiable']}, and training "
+                "needs results autograd can follow (forward-only results are valid)")
+        target.note(layer, note)
+        pytest.skip(note)
     want = ref.task_layer_steps({}, None, init, batches, LAYER_LR) if pool == "max" else \
         ref.task_layer_steps(TORCH_LAYERS, "avg_pool2d", init, batches, LAYER_LR)
     where = (f"LeNet ({pool} pooling) with the target's {layer}, same weights, {LAYER_STEPS} SGD "
@@ -231,10 +246,7 @@ def check_lenet_threshold(target):
     if out["shape"] != (2, 10):
         raise PropertyFailure("LeNet", f"LeNet() maps (2, 1, 28, 28) to {out['shape']}, "
                               f"not (2, 10)", prop="maps (N, 1, 28, 28) to (N, 10) logits")
-    history = out["history"]
-    best = max(h["test_acc"] for h in history)
-    if best < threshold:
-        raise PropertyFailure(
-            "LeNet", f"reached held-out accuracy {best:.3f} within {epochs} epochs (Adam lr "
-            f"{ref.LR}, batch {ref.BATCH_SIZE}, seed {SEED}), below {threshold}",
-            details=[curve(history)], prop=prop)
+    assert_reaches("LeNet", out["history"], threshold,
+                   lambda best: f"reached held-out accuracy {best:.3f} within {epochs} epochs "
+                                f"(Adam lr {ref.LR}, batch {ref.BATCH_SIZE}, seed {SEED}), "
+                                f"below {threshold}", prop)

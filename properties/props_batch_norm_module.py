@@ -23,11 +23,10 @@ from torch import nn
 
 from properties import oracles_bn
 from properties.checks import assert_matches
-from properties.failures import PropertyFailure
 from properties.registry import Property
+from properties.results import Observation, portable
 from properties.snippets import value_literal
 from properties.strategies_bn import CHANNELS, MODULE_EXAMPLES, ModuleCase, module_cases
-from properties.target import CallResult, portable
 
 NAME = "BatchNorm"
 EPS = oracles_bn.MODULE_EPS
@@ -149,9 +148,11 @@ def _import_lines(target) -> list[str]:
     return ["import torch", target.import_line]
 
 
-def module_result(description: str, returned: dict, example: str) -> CallResult:
-    """A CallResult standing for one module output, so failures read like a call's."""
-    return CallResult(NAME, (), {}, returned, (), {}, description, example)
+def observed(description: str, returned: dict, example: str, stage: str = "output",
+             **inputs) -> Observation:
+    """One module output as an Observation: its failures read like a call's, and the
+    diagnosis knows the module's mistakes by the stage (properties.diagnosis.modules)."""
+    return Observation(NAME, returned, description, example, stage=stage, inputs=inputs)
 
 
 def _mode_lines(training: bool, line: str) -> list[str]:
@@ -179,24 +180,27 @@ def check_parameters(target, sizes) -> None:
     channels, num_dims = sizes
     found = target.run(describe_parameters, channels, num_dims, blame=NAME)
     where = f"BatchNorm({channels}, {num_dims})"
-    if not found["is_module"]:
-        raise PropertyFailure(NAME, f"{where} is a {found['type']}, not a torch.nn.Module",
-                              diagnosis="parameters-not-nn-parameter")
     of_c = [p for p in found["parameters"] if _numel(p["shape"]) == channels]
-    has_gamma = any(p["ones"] for p in of_c)
-    has_beta = any(p["zeros"] for p in of_c)
-    if not (has_gamma and has_beta):
+    complete = any(p["ones"] for p in of_c) and any(p["zeros"] for p in of_c)
+    facts = {"is_module": found["is_module"], "complete": complete,
+             "frozen": [p["shape"] for p in of_c if not p["requires_grad"]]}
+    script = "\n".join(_import_lines(target) + [
+        f"m = BatchNorm({channels}, {num_dims})",
+        "print([(tuple(p.shape), p.requires_grad) for p in m.parameters()])"])
+    fact = Observation(NAME, portable(None), f"a fresh {where}", script, stage="parameters",
+                       facts=facts)
+    if not found["is_module"]:
+        raise fact.failure(f"{where} is a {found['type']}, not a torch.nn.Module")
+    if not complete:
         plain = ", ".join(t["name"] for t in found["plain_tensors"]) or "none"
-        raise PropertyFailure(
-            NAME, f"module.parameters() of {where} does not hold gamma (C ones) and beta (C "
-                  f"zeros): it yields {_describe_parameters(found['parameters'])}",
+        raise fact.failure(
+            f"module.parameters() of {where} does not hold gamma (C ones) and beta (C "
+            f"zeros): it yields {_describe_parameters(found['parameters'])}",
             details=[f"tensor attributes of {channels} elements that are not parameters: "
-                     f"{plain} (wrap gamma and beta in nn.Parameter, so optimisers see them)"],
-            diagnosis="parameters-not-nn-parameter")
-    frozen = [p for p in of_c if not p["requires_grad"]]
-    if frozen:
-        raise PropertyFailure(NAME, f"a parameter of {where} does not require grad, so "
-                                    "gamma/beta cannot learn", diagnosis="parameters-detached")
+                     f"{plain} (wrap gamma and beta in nn.Parameter, so optimisers see them)"])
+    if facts["frozen"]:
+        raise fact.failure(f"a parameter of {where} does not require grad, so gamma/beta "
+                           "cannot learn")
 
 
 def _numel(shape) -> int:
@@ -220,35 +224,13 @@ def check_fresh_evaluation_is_identity(target, case: ModuleCase) -> None:
     X = case.probe
     returned = target.run(evaluate_fresh, case.channels, case.num_dims, X, blame=NAME)
     snippet = _forward_snippet(target, case.channels, case.num_dims, [(False, X)])
-    result = module_result(f"a fresh BatchNorm({case.channels}, {case.num_dims}) in "
-                           f"evaluation on x: float32 {tuple(X.shape)}", returned, snippet)
+    result = observed(f"a fresh BatchNorm({case.channels}, {case.num_dims}) in evaluation on "
+                      f"x: float32 {tuple(X.shape)}", returned, snippet, "fresh-evaluation",
+                      x=X, channels=case.channels)
     zeros, ones = torch.zeros(case.channels), torch.ones(case.channels)
-    expected = oracles_bn.evaluation_output(X, zeros, ones, eps=EPS)
-    try:
-        assert_matches(result, expected, input_dtype=X.dtype, what="y",
-                       oracle="x / sqrt(1 + eps) (running mean 0, running variance 1)")
-    except PropertyFailure as failure:
-        failure.diagnosis = _fresh_mistake(result, X, zeros)
-        raise
-
-
-def _fresh_mistake(result, X, zeros):
-    """bn-moving-var-zeros when y = x / sqrt(eps); bn-eval-uses-batch-stats when y is the
-    batch-normalised x."""
-    from_zero_var = oracles_bn.evaluation_output(X, zeros, zeros, eps=EPS)
-    if _agrees(result, from_zero_var, X.dtype):
-        return "bn-moving-var-zeros"
-    if _agrees(result, oracles_bn.training_output(X, eps=EPS), X.dtype):
-        return "bn-eval-uses-batch-stats"
-    return None
-
-
-def _agrees(result, expected, dtype) -> bool:
-    try:
-        assert_matches(result, expected, input_dtype=dtype)
-    except PropertyFailure:
-        return False
-    return True
+    assert_matches(result, oracles_bn.evaluation_output(X, zeros, ones, eps=EPS),
+                   input_dtype=X.dtype, what="y",
+                   oracle="x / sqrt(1 + eps) (running mean 0, running variance 1)")
 
 
 def check_train_then_evaluate(target, case: ModuleCase) -> None:
@@ -260,10 +242,10 @@ def check_train_then_evaluate(target, case: ModuleCase) -> None:
     steps = [(True, x) for x in case.batches]
     module = f"BatchNorm({case.channels}, {case.num_dims})"
     for i, (x, output) in enumerate(zip(case.batches, returned["train"])):
-        result = module_result(f"{module} in training, step {i + 1} (x: float32 "
-                               f"{tuple(x.shape)})", output,
-                               _forward_snippet(target, case.channels, case.num_dims,
-                                                steps[:i + 1]))
+        result = observed(f"{module} in training, step {i + 1} (x: float32 "
+                          f"{tuple(x.shape)})", output,
+                          _forward_snippet(target, case.channels, case.num_dims,
+                                           steps[:i + 1]), "training")
         assert_matches(result, oracles_bn.training_output(x, eps=EPS), input_dtype=x.dtype,
                        what=f"y of training step {i + 1}",
                        oracle="(x - batch mean) / sqrt(biased batch variance + eps)")
@@ -280,35 +262,11 @@ def check_train_then_evaluate(target, case: ModuleCase) -> None:
               "variance in its running variance")
     for label, output in (("", returned["eval"]), (" (evaluated a second time)",
                                                    returned["eval_again"])):
-        result = module_result(f"{module} trained {len(case.batches)} step(s), then in "
-                               f"evaluation{label}", output, snippet)
-        try:
-            assert_matches(result, expected, input_dtype=case.probe.dtype,
-                           what=f"y in evaluation{label}", oracle=f"{oracle} ({source})")
-        except PropertyFailure as failure:
-            failure.diagnosis = _trained_mistake(result, case)
-            raise
-
-
-def _trained_mistake(result, case: ModuleCase):
-    """bn-eval-uses-batch-stats when the probe came out batch-normalised;
-    bn-running-stats-not-updated when it came out as from a fresh module;
-    bn-moving-var-zeros when it came out as from a module whose variance started at 0
-    (with either running-variance kind)."""
-    probe = case.probe
-    if _agrees(result, oracles_bn.training_output(probe, eps=EPS), probe.dtype):
-        return "bn-eval-uses-batch-stats"
-    zeros, ones = torch.zeros(case.channels), torch.ones(case.channels)
-    if _agrees(result, oracles_bn.evaluation_output(probe, zeros, ones, eps=EPS), probe.dtype):
-        return "bn-running-stats-not-updated"
-    for any_kind in oracles_bn.VARIANCE_KINDS:
-        state = oracles_bn.module_after_training(case.batches, any_kind, initial_var=0.0)
-        from_zeros = oracles_bn.evaluation_output(probe, state.mean, state.var, eps=EPS,
-                                                  mean_error=state.mean_error,
-                                                  var_error=state.var_error)
-        if _agrees(result, from_zeros, probe.dtype):
-            return "bn-moving-var-zeros"
-    return None
+        result = observed(f"{module} trained {len(case.batches)} step(s), then in "
+                          f"evaluation{label}", output, snippet, "trained-evaluation",
+                          batches=case.batches, probe=case.probe, channels=case.channels)
+        assert_matches(result, expected, input_dtype=case.probe.dtype,
+                       what=f"y in evaluation{label}", oracle=f"{oracle} ({source})")
 
 
 # --------------------------------------------------------------------------- training
@@ -329,10 +287,10 @@ def check_training_agrees(target, case: ModuleCase) -> None:
                   f"    gamma.copy_({value_literal(case.gamma)}.reshape(gamma.shape))",
                   f"    beta.copy_({value_literal(case.beta)}.reshape(beta.shape))"]
     lines += [f"x = {value_literal(X)}", "m.train()", "print(m(x))"]
-    result = module_result(f"BatchNorm({case.channels}, {case.num_dims}) in training on x: "
-                           f"float32 {tuple(X.shape)}" + (", gamma and beta set" if
-                                                          returned["affine_set"] else ""),
-                           returned["Y"], "\n".join(lines))
+    result = observed(f"BatchNorm({case.channels}, {case.num_dims}) in training on x: "
+                      f"float32 {tuple(X.shape)}" + (", gamma and beta set" if
+                                                     returned["affine_set"] else ""),
+                      returned["Y"], "\n".join(lines), "training")
     assert_matches(result, oracles_bn.training_output(X, gamma, beta, EPS),
                    input_dtype=X.dtype, what="y", oracle="the float64 batch norm "
                    "(torch's F.batch_norm in training)")
@@ -340,30 +298,32 @@ def check_training_agrees(target, case: ModuleCase) -> None:
 
 def check_gradients(target, case: ModuleCase) -> None:
     """dL/dx, dL/dgamma, dL/dbeta of L = sum(upstream * module(x)) in training equal torch's
-    float64 autograd of F.batch_norm."""
+    float64 autograd of F.batch_norm. Unlike a function's, a module's parameters must learn
+    by autograd: a gradient that does not reach them is a failure."""
     X = case.batches[0]
     outcome = target.run(gradients_with_affine, case.channels, case.num_dims, X, case.gamma,
                          case.beta, case.upstream, blame=NAME)
     description = (f"BatchNorm({case.channels}, {case.num_dims}) in training on x: float32 "
                    f"{tuple(X.shape)}, then backward of sum(upstream * y)")
+    snippet = _gradient_snippet(target, case)
+    grads = outcome.get("grads", {})
+    facts = {"parameters_found": outcome["status"] != "no parameters",
+             "differentiable": outcome["status"] != "detached",
+             "unreached": [k for k, g in grads.items() if g is None]}
+    fact = Observation(NAME, portable(None), description, snippet, stage="gradients",
+                       facts=facts)
     if outcome["status"] == "no parameters":
-        raise PropertyFailure(NAME, "gamma and beta are not among module.parameters(), so "
-                                    "no gradient can reach them", details=[description],
-                              diagnosis="parameters-not-nn-parameter")
+        raise fact.failure("gamma and beta are not among module.parameters(), so no gradient "
+                           "can reach them")
     if outcome["status"] == "detached":
-        raise PropertyFailure(NAME, "y does not require grad: the output is detached from "
-                                    "autograd", details=[description],
-                              diagnosis="parameters-detached")
+        raise fact.failure("y does not require grad: the output is detached from autograd")
+    if facts["unreached"]:
+        raise fact.failure(f"no gradient reached {', '.join(facts['unreached'])}: not "
+                           "connected to y through autograd")
     expected = oracles_bn.training_gradients(X, case.gamma, case.beta, case.upstream, EPS)
     for name, exp in expected.items():
-        grad = outcome["grads"][name]
-        result = module_result(f"{description}: the gradient with respect to {name}",
-                               portable(grad) if grad is not None else
-                               {"kind": "other", "type": "None", "repr": "None"},
-                               _gradient_snippet(target, case))
-        if grad is None:
-            raise result.failure(f"no gradient reached {name}: it is not connected to y "
-                                 "through autograd", diagnosis="parameters-detached")
+        result = observed(f"{description}: the gradient with respect to {name}",
+                          portable(grads[name]), snippet, "gradient")
         assert_matches(result, exp, input_dtype=X.dtype, what=f"dL/d{name}",
                        oracle="torch's float64 autograd of F.batch_norm")
 

@@ -21,13 +21,12 @@ from hypothesis import strategies as st
 
 from properties import oracles_conv
 from properties.checks import assert_matches
-from properties.failures import PropertyFailure
 from properties.registry import Property
+from properties.results import Observation, portable
 from properties.snippets import value_literal
 from properties.strategies_conv import (ModuleForwardCase, ModuleGradCase, RecoveryCase,
                                         module_forward_cases, module_gradient_cases,
                                         recovery_cases)
-from properties.target import CallResult, portable
 from properties.tolerance import Expected, compared_dtype
 
 NAME = "Conv2D"
@@ -191,9 +190,10 @@ def _parameter_setting(names, weight, bias) -> list[str]:
             f"    params[{bias_name!r}].copy_({value_literal(bias)})"]
 
 
-def _result(x, returned: dict, description: str, snippet: str) -> CallResult:
-    """A CallResult for a value a module task returned (for assert_matches)."""
-    return CallResult(NAME, (x,), {}, returned, (x,), {}, description, snippet)
+def _observed(returned: dict, description: str, snippet: str, stage: str,
+              **facts) -> Observation:
+    """A value (or the facts) a module task returned, as an Observation of `stage`."""
+    return Observation(NAME, returned, description, snippet, stage=stage, facts=facts)
 
 
 def _parameters_snippet(target, kernel_size) -> str:
@@ -208,28 +208,26 @@ def check_parameters(target, kernel_size) -> None:
     found = target.run(describe_parameters, kernel_size, blame=NAME)
     registered, loose = found["parameters"], found["loose"]
     call = f"Conv2D({kernel_size!r})"
-    example = _parameters_snippet(target, kernel_size)
-    not_registered = "parameters-not-nn-parameter" if loose else None
-    if not registered:
-        raise PropertyFailure(
-            NAME, f"{call}.parameters() is empty",
-            details=[f"tensors that require grad but are not nn.Parameters: {loose}"
-                     if loose else "no tensor attribute requires grad either",
-                     "wrap them: self.weight = nn.Parameter(torch.rand(kernel_size))"],
-            example=example, diagnosis=not_registered)
     weights = [p for p in registered if p[1] == tuple(kernel_size)]
     biases = [p for p in registered if math.prod(p[1]) == 1 and p not in weights[:1]]
-    if len(registered) != 2 or not weights or not biases:
-        raise PropertyFailure(
-            NAME, f"{call} should have exactly two parameters, a weight of shape "
-                  f"{tuple(kernel_size)} and a one-element bias; it has "
-                  f"{[(name, shape) for name, shape, _, _ in registered]}",
-            details=[f"not registered (plain tensors requiring grad): {loose}"] if loose else (),
-            example=example, diagnosis=not_registered)
+    complete = len(registered) == 2 and bool(weights) and bool(biases)
     frozen = [name for name, _, requires_grad, _ in registered if not requires_grad]
+    fact = _observed(portable(None), f"a fresh {call}", _parameters_snippet(target, kernel_size),
+                     "parameters", loose=loose, complete=complete, frozen=frozen)
+    if not registered:
+        raise fact.failure(
+            f"{call}.parameters() is empty",
+            details=[f"tensors that require grad but are not nn.Parameters: {loose}"
+                     if loose else "no tensor attribute requires grad either",
+                     "wrap them: self.weight = nn.Parameter(torch.rand(kernel_size))"])
+    if not complete:
+        raise fact.failure(
+            f"{call} should have exactly two parameters, a weight of shape "
+            f"{tuple(kernel_size)} and a one-element bias; it has "
+            f"{[(name, shape) for name, shape, _, _ in registered]}",
+            details=[f"not registered (plain tensors requiring grad): {loose}"] if loose else ())
     if frozen:
-        raise PropertyFailure(NAME, f"{call}'s parameters {frozen} do not require grad",
-                              example=example, diagnosis="parameters-detached")
+        raise fact.failure(f"{call}'s parameters {frozen} do not require grad")
 
 
 def check_forward(target, case: ModuleForwardCase) -> None:
@@ -237,8 +235,10 @@ def check_forward(target, case: ModuleForwardCase) -> None:
     out = target.run(forward_module, case.kernel_size, case.seed, case.weight, case.bias,
                      case.x, case.mode, blame=NAME)
     if "missing" in out:
-        raise PropertyFailure(NAME, f"Conv2D({case.kernel_size!r}) {out['missing']}",
-                              prop=PARAMETERS_TITLE)
+        raise _observed(portable(None), _module_description(case.kernel_size, case.x,
+                                                            case.mode),
+                        _parameters_snippet(target, case.kernel_size), "parameters").failure(
+            f"Conv2D({case.kernel_size!r}) {out['missing']}", prop=PARAMETERS_TITLE)
     weight, bias = out["weight"], out["bias"]
     expected = oracles_conv.module_forward(case.x, weight, bias)
     after = [] if case.weight is None else _parameter_setting(out["names"], weight, bias)
@@ -247,43 +247,46 @@ def check_forward(target, case: ModuleForwardCase) -> None:
     snippet += f"\nprint('expected (float64):', {value_literal(expected.value)})"
     description = (f"{_module_description(case.kernel_size, case.x, case.mode)} with "
                    f"weight={weight.tolist()}, bias={bias.reshape(-1).tolist()}")
-    result = _result(case.x, out["result"], description, snippet)
+    result = _observed(out["result"], description, snippet, "forward")
     assert_matches(result, expected,
                    input_dtype=compared_dtype(case.x.dtype, weight.dtype),
                    oracle="corr2d(x, weight) + bias in float64 (torch)")
 
 
 def check_gradients(target, case: ModuleGradCase) -> None:
-    """dL/dW = corr2d(x, G) and dL/db = Σ G for L = Σ G ⊙ module(x), as torch's autograd."""
+    """dL/dW = corr2d(x, G) and dL/db = Σ G for L = Σ G ⊙ module(x), as torch's autograd.
+    Unlike a function's, a module's parameters must learn by autograd: a gradient that does
+    not reach them is a failure."""
     out = target.run(module_gradients, case.kernel_size, case.weight, case.bias, case.x,
                      case.upstream, blame=NAME)
     call = f"Conv2D({case.kernel_size!r})"
+    description = (f"{_module_description(case.kernel_size, case.x, 'train')}, then backward "
+                   "of Σ upstream ⊙ output")
     if "missing" in out:
-        raise PropertyFailure(NAME, f"{call} {out['missing']}",
-                              prop=PARAMETERS_TITLE)
-    if "shape" in out:
-        raise PropertyFailure(NAME, f"{call} returned shape {out['shape']} for x of shape "
-                                    f"{tuple(case.x.shape)}, expected "
-                                    f"{tuple(case.upstream.shape)}")
-    if not out["differentiable"]:
-        raise PropertyFailure(NAME, f"{call}'s output does not require grad in training "
-                                    "mode: its parameters are cut off from autograd",
-                              diagnosis="parameters-detached")
-    expected = oracles_conv.module_gradients(case.x, case.weight, case.bias, case.upstream)
+        raise _observed(portable(None), description, _parameters_snippet(
+            target, case.kernel_size), "parameters").failure(
+            f"{call} {out['missing']}", prop=PARAMETERS_TITLE)
     snippet = _module_snippet(
         target, case.kernel_size, case.x, "train",
         after=_parameter_setting(out["names"], case.weight, case.bias),
         run=f"(module(x) * {value_literal(case.upstream)}).sum().backward()")
-    description = (f"{_module_description(case.kernel_size, case.x, 'train')}, then backward "
-                   "of Σ upstream ⊙ output")
+    grads = out.get("grads") or {}
+    fact = _observed(portable(None), description, snippet, "gradients",
+                     differentiable=out.get("differentiable", True),
+                     unreached=[k for k, g in grads.items() if g is None])
+    if "shape" in out:
+        raise fact.failure(f"{call} returned shape {out['shape']} for x of shape "
+                           f"{tuple(case.x.shape)}, expected {tuple(case.upstream.shape)}")
+    if not out["differentiable"]:
+        raise fact.failure(f"{call}'s output does not require grad in training mode: its "
+                           "parameters are cut off from autograd")
+    if fact.facts["unreached"]:
+        raise fact.failure(f"no gradient reaches the {' and '.join(fact.facts['unreached'])}")
+    expected = oracles_conv.module_gradients(case.x, case.weight, case.bias, case.upstream)
     for name in ("weight", "bias"):
-        grad = out["grads"][name]
-        result = _result(case.x, grad or {"kind": "other", "type": "None", "repr": "None"},
-                         description, snippet)
-        if grad is None:
-            raise result.failure(f"no gradient reaches the {name}",
-                                 diagnosis="parameters-detached")
-        assert_matches(result, _shaped_like(expected[name], grad["value"].shape),
+        grad = grads[name]
+        assert_matches(_observed(grad, description, snippet, "gradient"),
+                       _shaped_like(expected[name], grad["value"].shape),
                        input_dtype=case.x.dtype, oracle="torch's float64 autograd",
                        what=f"gradient w.r.t. {name}")
 
@@ -347,9 +350,9 @@ def check_recovers_kernel_and_bias(target, case: RecoveryCase) -> None:
               "bias": (learned_b.reshape(-1) - case.bias).abs().max()}
     for name, error in errors.items():
         if float(error) > allowed:
-            raise PropertyFailure(
-                NAME, f"{call} did not recover the {name}: error {float(error):.3g} > "
-                      f"{allowed:.3g}",
+            raise _observed(portable(None), call, "", "training").failure(
+                f"{call} did not recover the {name}: error {float(error):.3g} > "
+                f"{allowed:.3g}",
                 details=[f"true kernel {case.kernel.tolist()}, bias {case.bias}",
                          f"learned weight {learned_w.tolist()}, bias "
                          f"{learned_b.reshape(-1).tolist()}",
@@ -357,21 +360,23 @@ def check_recovers_kernel_and_bias(target, case: RecoveryCase) -> None:
 
 
 def _raise_training_problem(out: dict, call: str) -> None:
+    """A failure when training could not run: no parameters, none shaped like a kernel, a
+    wrong output shape, a loss autograd cannot follow back, parameters it does not reach."""
     status = out["status"]
     if status == "trained":
         return
-    problems = {
-        "no parameters": ("module.parameters() is empty: nothing to train",
-                          "parameters-not-nn-parameter"),
-        "missing": (out.get("missing", ""), None),
-        "shape": (f"output shape {out.get('shape')} differs from the targets'", None),
-        "not differentiable": ("the loss does not require grad: the output is cut off from "
-                               "the parameters", "parameters-detached"),
-        "no gradient": (f"no gradient reaches {out.get('unreached')} after loss.backward()",
-                        "parameters-detached"),
-    }
-    summary, diagnosis = problems[status]
-    raise PropertyFailure(NAME, f"{call}: {summary}", diagnosis=diagnosis)
+    summary = {
+        "no parameters": "module.parameters() is empty: nothing to train",
+        "missing": out.get("missing", ""),
+        "shape": f"output shape {out.get('shape')} differs from the targets'",
+        "not differentiable": "the loss does not require grad: the output is cut off from "
+                              "the parameters",
+        "no gradient": f"no gradient reaches {out.get('unreached')} after loss.backward()",
+    }[status]
+    raise _observed(portable(None), call, "", "training",
+                    parameters_found=status != "no parameters",
+                    differentiable=status != "not differentiable",
+                    unreached=out.get("unreached") or []).failure(f"{call}: {summary}")
 
 
 # --------------------------------------------------------------------------- examples

@@ -23,7 +23,7 @@ from properties.devices import tf32
 from properties.registry import Property
 from properties.strategies_conv import conv_cases
 from properties.strategies_pool import avg_pool_cases, max_pool_cases
-from properties.target import portable
+from properties.results import portable
 from properties.tolerance import Expected
 from reference.shapes import pair
 

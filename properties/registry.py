@@ -7,6 +7,7 @@ and raises PropertyFailure when the property does not hold.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -15,7 +16,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from properties.diagnosis import explain
-from properties.failures import PropertyFailure
+from properties.failures import PropertyFailure, property_failures
+from properties.target import UNRESPONSIVE_PROPERTY
 
 
 @dataclass(frozen=True)
@@ -45,25 +47,37 @@ class Property:
         if reason:
             pytest.skip(reason)
         if self.subject in target.unresponsive:
-            raise PropertyFailure(self.subject, target.unresponsive[self.subject],
-                                  prop="returns without hanging or crashing")
+            kind, message = target.unresponsive[self.subject]
+            raise PropertyFailure(self.subject, message, prop=UNRESPONSIVE_PROPERTY, kind=kind)
 
         def run_case(case):
             try:
                 self.check(target, case)
             except PropertyFailure as failure:
                 failure.prop = failure.prop or self.title
-                explain(failure, target)  # names a known mistake (properties.diagnosis)
                 raise
 
-        run_case._hypothesis_internal_add_digest = self.test_id.encode()
+        # Hypothesis keys its example database and its derandomized seed by a digest of the
+        # test function, which includes its signature: one signature per property (the
+        # property's words as its return annotation) keeps them apart.
+        run_case.__name__ = run_case.__qualname__ = "property"
+        run_case.__signature__ = inspect.Signature(
+            [inspect.Parameter("case", inspect.Parameter.POSITIONAL_OR_KEYWORD)],
+            return_annotation=self.test_id)
         test = given(case=self.strategy)(run_case)
         for case in reversed(self.examples):
             test = example(case=case)(test)
         if self.budget != 1.0:
             test = settings(max_examples=max(1, round(settings().max_examples * self.budget)))(
                 test)
-        test()
+        try:
+            test()
+        except BaseException as exc:
+            # What Hypothesis reports is each distinct failure's minimal example: only these
+            # pay for the diagnosis (properties.diagnosis), not every shrinking step.
+            for failure in property_failures(exc):
+                explain(failure, target)
+            raise
 
 
 def properties_of(*modules) -> list[Property]:

@@ -1,12 +1,6 @@
-"""The --report-json object and the report card, collected from pytest's test reports.
-
-Each property test carries, in its report's user_properties, the contract name it was about
-("convcheck-subject") and, when it failed, the failure ("convcheck-failure": culprit,
-property, message, diagnosis, example) and any notes the target's calls left
-("convcheck-note": (name, text), accepted conventions such as a numpy result). These travel
-from xdist workers to the controller, which counts them here. Their values are stored as JSON
-text (`encoded`; read back with `decoded_properties`): pytest writes a user property's str()
-into --junitxml, which is then JSON rather than a Python repr.
+"""The --report-json object and the report card, counted from the tests' outcomes
+(properties.outcomes: what each test report records about its contract name, carried from
+xdist workers to the controller), and the text of a failure as a student reads it.
 """
 from __future__ import annotations
 
@@ -15,22 +9,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from properties.contract import CONTRACT_NAMES
-
-SUBJECT_KEY = "convcheck-subject"
-FAILURE_KEY = "convcheck-failure"
-NOTE_KEY = "convcheck-note"
-KEYS = (SUBJECT_KEY, FAILURE_KEY, NOTE_KEY)
-
-
-def encoded(value) -> str:
-    """A convcheck user property's value as a test report carries it: JSON text."""
-    return json.dumps(value, sort_keys=True)
-
-
-def decoded_properties(report) -> list[tuple[str, object]]:
-    """The report's user properties, convcheck's values decoded from JSON."""
-    return [(key, json.loads(value) if key in KEYS else value)
-            for key, value in report.user_properties]
+from properties.outcomes import FAILURE_FIELDS, outcome_of
 
 
 @dataclass
@@ -51,31 +30,24 @@ class ReportCollector:
         self.tally = {name: NameTally() for name in CONTRACT_NAMES}
 
     def pytest_runtest_logreport(self, report):
-        items = decoded_properties(report)
-        props = dict(items)
-        subject = props.get(SUBJECT_KEY)
-        if subject is None:
+        found = outcome_of(report)
+        if found is None:
             return
-        for key, value in items:
-            if key == NOTE_KEY and tuple(value)[0] in self.tally:
-                self.tally[tuple(value)[0]].notes.add(tuple(value)[1])
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            if report.passed:
-                self.tally[subject].passed += 1
-            elif report.skipped:
-                self.tally[subject].skipped += 1
-                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
-                self.tally[subject].skip_reasons.add(str(reason).removeprefix("Skipped: "))
-            else:
-                failure = props.get(FAILURE_KEY) or {
-                    "culprit": subject, "property": report.head_line or "property",
-                    "message": _last_line(report.longreprtext), "diagnosis": None,
-                    "example": None}
-                culprit = failure.get("culprit") or subject
-                tally = self.tally.get(culprit, self.tally[subject])
-                tally.failed += 1
-                tally.failures.append({k: failure.get(k) for k in
-                                       ("property", "message", "diagnosis", "example")})
+        for name, text in found.notes:
+            if name in self.tally:
+                self.tally[name].notes.add(text)
+        if not found.counted:
+            return
+        tally = self.tally[found.subject]
+        if found.outcome == "passed":
+            tally.passed += 1
+        elif found.outcome == "skipped":
+            tally.skipped += 1
+            tally.skip_reasons.add(found.skip_reason)
+        else:
+            tally = self.tally.get(found.culprit, tally)
+            tally.failed += 1
+            tally.failures.append({k: found.failure.get(k) for k in FAILURE_FIELDS})
 
     # -- outputs
     def status(self, name: str) -> str:
@@ -107,9 +79,10 @@ class ReportCollector:
             t = self.tally[name]
             if status == "missing":
                 text = "missing   (not defined by the target)"
+            elif status == "pass" and not (t.passed or t.skipped):
+                text = "not run   (none of its properties was selected in this run)"
             elif status == "pass" and not t.passed:
-                text = "pass      (no property ran: " + (
-                    "; ".join(sorted(t.skip_reasons)) or "none selected") + ")"
+                text = "pass      (no property ran: " + "; ".join(sorted(t.skip_reasons)) + ")"
             elif status == "pass":
                 text = (f"pass      ({t.passed} properties hold" if t.passed != 1 else
                         "pass      (1 property holds")
@@ -137,11 +110,6 @@ def _unique(failures: list[dict]) -> list[dict]:
     return out
 
 
-def _last_line(text: str) -> str:
-    lines = [line for line in (text or "").splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
-
-
 def failure_text(failure, nodeid: str, spec: str, hypothesis_notes=(),
                  replay: str = "pytest {nodeid} --target {spec}") -> str:
     """What the terminal shows for a failed property, in the order a student reads it: the
@@ -162,15 +130,28 @@ def failure_text(failure, nodeid: str, spec: str, hypothesis_notes=(),
         lines += [f"    {line}" for line in failure.example.splitlines()]
     lines += [note for note in hypothesis_notes if note.startswith("Falsifying example")]
     lines.append("to replay: " + replay.format(nodeid=shlex.quote(nodeid),
-                                               spec=shlex.quote(spec)))
+                                               spec=shlex.quote(spec))
+                 + "  (runs this property alone; the other names are not run)")
     return "\n".join(lines)
 
 
-def failure_longrepr(text: str, crash_line: str, path: str):
-    """`text` as pytest's failure representation (it survives xdist's serialisation), with
-    `crash_line` as the one line of the short test summary."""
-    from _pytest._code.code import (ExceptionChainRepr, ReprEntryNative, ReprFileLocation,
-                                    ReprTraceback)
-    entry = ReprEntryNative([line + "\n" for line in text.splitlines()])
-    return ExceptionChainRepr([(ReprTraceback([entry], None, "native"),
-                                ReprFileLocation(path, 0, crash_line), None)])
+class FailureText:
+    """A failure's text as pytest's failure representation: printed as it is, and as the
+    short test summary's message `crash_line` (pytest reads `reprcrash.message`; under xdist
+    the text travels as a string)."""
+
+    def __init__(self, text: str, crash_line: str):
+        self.text = text
+        self.reprcrash = _Crash(crash_line)
+
+    def toterminal(self, out) -> None:
+        for line in self.text.splitlines():
+            out.line(line)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class _Crash:
+    message: str

@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import threading
 import traceback
 from multiprocessing.connection import Connection
@@ -41,11 +42,25 @@ DEFAULT_TIMEOUT = 60.0
 
 
 class TargetRaised(Exception):
-    """The target raised an exception inside a task."""
+    """The target raised an exception inside a task; `out_of_memory` when it was an
+    allocation that failed (`out_of_memory`)."""
 
-    def __init__(self, type_name: str, message: str, trace: str):
+    def __init__(self, type_name: str, message: str, trace: str, out_of_memory: bool = False):
         super().__init__(f"{type_name}: {message}")
         self.type_name, self.message, self.trace = type_name, message, trace
+        self.out_of_memory = out_of_memory
+
+
+#: How torch's CPU allocator reports a failed allocation (a RuntimeError: c10's enforce
+#: message names the allocator; CUDA's is the type torch.OutOfMemoryError).
+TORCH_CPU_ALLOCATION_FAILURE = "DefaultCPUAllocator: can't allocate memory"
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether an exception is a failed allocation: Python's MemoryError, torch's CUDA
+    OutOfMemoryError, or torch's CPU allocator failing."""
+    return isinstance(exc, (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))) or \
+        (isinstance(exc, RuntimeError) and TORCH_CPU_ALLOCATION_FAILURE in str(exc))
 
 
 class TargetTimedOut(Exception):
@@ -79,7 +94,11 @@ def guarded_global_state():
     try:
         yield
     finally:
-        dtype, grad, threads, torch_rng, np_rng, py_rng, deterministic, _ = saved
+        dtype, grad, threads, torch_rng, np_rng, py_rng, deterministic, inference = saved
+        if torch.is_inference_mode_enabled() != inference:
+            # The target entered (or left) inference mode without leaving it: a guard of the
+            # saved mode, never left either, puts it back for the rest of the thread.
+            torch.inference_mode(inference).__enter__()
         torch.set_default_dtype(dtype)
         torch.set_grad_enabled(grad)
         if torch.get_num_threads() != threads:
@@ -121,16 +140,25 @@ def _run_guarded(task: Callable, namespace, args, seconds):
         except (TargetTimedOut, _Alarm):
             raise
         except Exception as exc:  # noqa: BLE001 - the target's exception is data for the judge
-            raise TargetRaised(type(exc).__name__, str(exc), _target_trace(exc)) from exc
+            raise TargetRaised(type(exc).__name__, str(exc), _target_trace(exc),
+                               out_of_memory(exc)) from exc
+
+
+#: Where code that is not the target's lives: the suite, the standard library and installed
+#: packages (torch's frames say nothing a student can act on).
+_NOT_THE_TARGETS = tuple({os.path.dirname(os.path.abspath(__file__)),
+                          *(sysconfig.get_paths()[key]
+                            for key in ("stdlib", "platstdlib", "purelib", "platlib"))})
 
 
 def _target_trace(exc: BaseException) -> str:
-    """The traceback's last frames, those of the target rather than of the suite's task."""
+    """The last frame of the traceback in the target's own code (its file, or a notebook
+    cell), else the last frame: where the student looks, without torch's internals."""
     frames = traceback.extract_tb(exc.__traceback__)
-    suite = os.path.dirname(os.path.abspath(__file__))
-    own = [f for f in frames if not os.path.abspath(f.filename).startswith(suite)]
-    lines = traceback.format_list(own[-3:] or frames[-2:])
-    return "".join(lines).rstrip()
+    own = [f for f in frames if not os.path.abspath(f.filename).startswith(_NOT_THE_TARGETS)]
+    shown = (own or frames)[-1:]
+    return "\n".join(f'File "{f.filename}", line {f.lineno}, in {f.name}'
+                     + (f"\n    {f.line.strip()}" if f.line else "") for f in shown)
 
 
 # --------------------------------------------------------------------------- runners
@@ -295,7 +323,7 @@ def _worker_main(conn, spec: str, cwd: str, forbidden: dict) -> None:
         try:
             reply = {"ok": _run_guarded(task, namespace, args, None)}
         except TargetRaised as exc:
-            reply = {"raised": (exc.type_name, exc.message, exc.trace)}
+            reply = {"raised": (exc.type_name, exc.message, exc.trace, exc.out_of_memory)}
         except ForbiddenOperation as exc:
             reply = {"forbidden": (exc.operation, exc.where)}
         buffer = io.BytesIO()

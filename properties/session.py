@@ -13,10 +13,10 @@ import torch
 import properties.profiles  # noqa: F401  (registers and loads the Hypothesis profile)
 from properties import contract, conventions, devices
 from properties.failures import find_property_failure
+from properties.outcomes import annotate, error_record, failure_record
 from properties.plugin import worker_sandbox
 from properties.sandbox import SandboxError
-from properties.report import (FAILURE_KEY, NOTE_KEY, SUBJECT_KEY, ReportCollector, encoded,
-                               failure_longrepr, failure_text)
+from properties.report import FailureText, ReportCollector, failure_text
 from properties.target import Target
 
 #: The test modules whose tests check the target; the others test the suite itself.
@@ -51,7 +51,10 @@ class Session:
         except SandboxError as exc:
             raise pytest.UsageError(f"convcheck: {exc}") from None
         except contract.TargetLoadError as exc:
-            raise pytest.UsageError(f"convcheck: cannot load target {spec!r}: {exc}") from None
+            line = f"convcheck: cannot load target {spec!r}: {exc}"
+            # As data for the grader's record of the run (properties.grading.plugin).
+            config.convcheck_load_error = {"kind": exc.kind, "message": line}
+            raise pytest.UsageError(line) from None
         self.target.conventions = conventions.detect(self.target)
         # Read by the grader's judge-side plugin (properties.grading.plugin).
         config.convcheck_target = self.target
@@ -121,6 +124,8 @@ class Session:
     # -- outcomes
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
+        """Record in the report what the test found out about its contract name
+        (properties.outcomes), and show a failure as a student reads it."""
         outcome = yield
         report = outcome.get_result()
         prop = getattr(getattr(item, "callspec", None), "params", {}).get("prop")
@@ -128,37 +133,22 @@ class Session:
                                                              None)
         if subject is None:
             return
-        def record(key, value):
-            """On this report, and on the item (whose properties later reports copy, and
-            --junitxml writes from the teardown report's), as pytest's record_property does."""
-            report.user_properties.append((key, encoded(value)))
-            item.user_properties.append((key, encoded(value)))
-
-        if (SUBJECT_KEY, encoded(subject)) not in report.user_properties:
-            record(SUBJECT_KEY, subject)
-        if call.when == "call":
-            for note in self.target.take_notes():
-                record(NOTE_KEY, note)
+        title = getattr(prop, "title", item.name)
+        notes = self.target.take_notes() if call.when == "call" else []
+        record = None
         if report.failed and call.excinfo is not None:
             failure = find_property_failure(call.excinfo.value)
-            if failure is not None:
+            if failure is None:
+                record = error_record(subject, title, call.excinfo.value)
+            else:
+                record = failure_record(failure, title)
                 if item.config.getoption("tbstyle") == "auto":  # --tb=long keeps the traceback
-                    report.longrepr = failure_longrepr(failure_text(
+                    report.longrepr = FailureText(failure_text(
                         failure, item.nodeid, self.target.spec,
                         getattr(call.excinfo.value, "__notes__", ()),
                         item.config.getini("convcheck_replay")),
-                        f"{failure.culprit}: {failure.summary}", str(item.path))
-                record(FAILURE_KEY, {
-                    "culprit": failure.culprit, "property": failure.prop or prop.title,
-                    "message": failure.one_line(), "diagnosis": failure.diagnosis,
-                    "example": failure.example})
-            else:
-                exc = call.excinfo.value
-                record(FAILURE_KEY, {
-                    "culprit": subject, "property": getattr(prop, "title", item.name),
-                    "message": f"{type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else ''}",
-                    "diagnosis": None, "example": None})
+                        f"{failure.culprit}: {failure.summary}")
+        annotate(report, subject, record, notes, item)
 
     def pytest_terminal_summary(self, terminalreporter, config):
         collector = config.convcheck_report

@@ -89,47 +89,117 @@ def describe_call(name: str, arg_names: Sequence[str], args: Sequence[Any],
     return f"{name}({', '.join(parts)})"
 
 
+class Script:
+    """A replay script built line by line: the import of the target's names, tensors bound to
+    names as literals, calls, prints. `text()` is a program that runs on its own."""
+
+    def __init__(self, import_line: str = ""):
+        self.lines = ["import torch", *([import_line] if import_line else [])]
+
+    def add(self, *lines: str) -> "Script":
+        self.lines.extend(lines)
+        return self
+
+    def let(self, name: str, value: Any) -> str:
+        """`name = <literal of value>`; returns `name`."""
+        self.lines.append(f"{name} = {value_literal(value)}")
+        return name
+
+    def call(self, fn: str, arg_names: Sequence[str], args: Sequence[Any],
+             kwargs: dict[str, Any]) -> str:
+        """The expression calling `fn`, each tensor argument first bound to its name."""
+        call_args = []
+        for arg_name, value in zip(arg_names, args):
+            if isinstance(value, (torch.Tensor, np.ndarray)):
+                call_args.append(self.let(arg_name, value))
+            else:
+                call_args.append(repr(value))
+        for key, value in kwargs.items():
+            if isinstance(value, torch.Tensor):
+                call_args.append(f"{key}={self.let(key, value)}")
+            else:
+                call_args.append(f"{key}={value!r}")
+        return f"{fn}({', '.join(call_args)})"
+
+    def show(self, expression: str, label: str | None = None) -> "Script":
+        """Print `expression` (after `label`, when given)."""
+        return self.add(f"print({label!r}, {expression})" if label else f"print({expression})")
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
 def call_snippet(name: str, arg_names: Sequence[str], args: Sequence[Any],
-                 kwargs: dict[str, Any], import_line: str) -> str:
-    """A runnable script: the import, each tensor argument bound to its name, the call."""
-    lines = ["import torch", import_line]
-    call_args = []
-    for arg_name, value in zip(arg_names, args):
-        if isinstance(value, (torch.Tensor, np.ndarray)):
-            lines.append(f"{arg_name} = {value_literal(value)}")
-            call_args.append(arg_name)
-        else:
-            call_args.append(repr(value))
-    for key, value in kwargs.items():
-        if isinstance(value, torch.Tensor):
-            lines.append(f"{key} = {value_literal(value)}")
-            call_args.append(f"{key}={key}")
-        else:
-            call_args.append(f"{key}={value!r}")
-    lines.append(f"print({name}({', '.join(call_args)}))")
-    return "\n".join(lines)
+                 kwargs: dict[str, Any], import_line: str, *, no_grad: bool = False) -> str:
+    """A runnable script: the import, each tensor argument bound to its name, the call
+    (under torch.no_grad() when asked) as `got`, printed."""
+    script = Script(import_line)
+    call = script.call(name, arg_names, args, kwargs)
+    if no_grad:
+        script.add("with torch.no_grad():", f"    got = {call}")
+    else:
+        script.add(f"got = {call}")
+    return script.show("got", "got:").text()
 
 
 def standalone_import(kind: str, origin: str, import_line: str) -> str:
     """Lines giving a replay snippet the target's names, wherever the snippet is run.
 
-    A file target is loaded by its absolute path with plain importlib (its folder importable,
-    as when the suite loads it), so the snippet needs nothing but torch. A notebook needs
-    convcheck's notebook loader (which cells run is its decision), found by the project's
-    absolute path; so do `reference` and `torch`. A dotted module keeps `import_line`."""
-    if kind == "file":
+    A file or a notebook is found beside the script first (a student saves the script next
+    to their submission: `Path(__file__).parent / NAME`), else in the current folder, else
+    at the path the suite loaded it from; so a feedback file's script runs in the student's
+    folder and the terminal's from anywhere. Both loaders need nothing but the standard
+    library: a file is executed as a module with its folder importable; of a notebook, the
+    imports, functions, classes and plain assignments of each code cell are executed (a cell
+    that fails is passed over). `reference` and `torch` import convcheck's own modules (by
+    the project's path); a dotted module keeps `import_line`."""
+    if kind in ("file", "notebook"):
         path = Path(origin)
-        return "\n".join([
-            "import importlib.util, sys",
-            f"sys.path.insert(0, {str(path.parent)!r})",
-            f"_spec = importlib.util.spec_from_file_location('convcheck_target', {str(path)!r})",
-            "_target = sys.modules['convcheck_target'] = importlib.util.module_from_spec(_spec)",
-            "_spec.loader.exec_module(_target)",
-            "globals().update({k: v for k, v in vars(_target).items() if not k.startswith('__')})"])
+        find = [
+            "import json, pathlib, sys",
+            f"_name, _known = {path.name!r}, pathlib.Path({str(path)!r})",
+            "_here = pathlib.Path(__file__).resolve().parent if '__file__' in globals() "
+            "else pathlib.Path.cwd()",
+            "_path = next((p for p in (_here / _name, pathlib.Path.cwd() / _name, _known) "
+            "if p.is_file()), _known)",
+            "sys.path.insert(0, str(_path.parent))"]
+        if kind == "file":
+            return "\n".join([*find, "import importlib.util",
+                              "_spec = importlib.util.spec_from_file_location('submission', _path)",
+                              "_module = importlib.util.module_from_spec(_spec)",
+                              "_spec.loader.exec_module(_module)",
+                              "globals().update({k: v for k, v in vars(_module).items() "
+                              "if not k.startswith('__')})"])
+        return "\n".join([*find, "import ast, types",
+                          "try:",
+                          "    import d2l",
+                          "except ImportError:  # d2l.NAME is the notebook's own NAME",
+                          "    class _D2l(types.ModuleType):",
+                          "        def __getattr__(self, name):",
+                          "            if name == 'torch':",
+                          "                return self",
+                          "            return globals()[name] if name in globals() else "
+                          "getattr(__import__('torch'), name)",
+                          "    sys.modules['d2l'] = sys.modules['d2l.torch'] = _D2l('d2l')",
+                          "_kept = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, "
+                          "ast.Assign, ast.AnnAssign)",
+                          "for _cell in json.loads(_path.read_text())['cells']:",
+                          "    _lines = ''.join(_cell['source']).splitlines()",
+                          "    _code = '\\n'.join(l for l in _lines if not l.lstrip()"
+                          ".startswith(('%', '!')))",
+                          "    try:",
+                          "        _nodes = ast.parse(_code).body if _cell['cell_type'] == 'code' "
+                          "else []",
+                          "    except SyntaxError:",
+                          "        _nodes = []",
+                          "    for _node in (n for n in _nodes if isinstance(n, _kept)):",
+                          "        try:  # definitions only: what trains, plots or downloads is "
+                          "left out",
+                          "            exec(compile(ast.Module([_node], []), str(_path), 'exec'), "
+                          "globals())",
+                          "        except Exception:",
+                          "            pass"])
     project = [f"import sys; sys.path.insert(0, {str(PROJECT_ROOT)!r})  # convcheck"]
-    if kind == "notebook":
-        return "\n".join([*project, "from properties.notebook import load_notebook",
-                          f"globals().update(load_notebook({origin!r}).namespace)"])
     if kind in ("reference", "torch"):
         return "\n".join([*project, import_line])
     return import_line

@@ -57,10 +57,6 @@ def tensors(draw, shape: Sequence[int], dtype: torch.dtype | None = None, *,
     return torch.from_numpy(array).to(dtype)
 
 
-def sizes(low: int = 1, high: int = 7) -> st.SearchStrategy[int]:
-    return st.integers(low, high)
-
-
 @st.composite
 def kernel_and_input_sizes(draw, *, max_kernel: int = 4, max_extra: int = 4,
                            label: str = "") -> tuple[int, int]:
@@ -68,12 +64,6 @@ def kernel_and_input_sizes(draw, *, max_kernel: int = 4, max_extra: int = 4,
     k = draw(st.integers(1, max_kernel), label=f"{label}kernel size")
     n = k + draw(st.integers(0, max_extra), label=f"{label}extra input size")
     return k, n
-
-
-@st.composite
-def positive_tensors(draw, shape, dtype=None, label="tensor"):
-    """Entries in [0.5, 8]: for properties that need magnitudes bounded away from zero."""
-    return draw(tensors(shape, dtype, low=1, high=8, label=label)).abs() + 0.5
 
 
 NONCONTIGUOUS_LAYOUTS = ("contiguous", "channels_last", "transposed", "strided")

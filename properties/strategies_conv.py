@@ -11,7 +11,6 @@ Every case is a frozen `Case` whose repr is runnable Python.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import torch
@@ -55,6 +54,10 @@ class ConvCase(Case):
     def args(self) -> tuple:
         return (self.input, self.weight, self.bias)
 
+    def arguments(self) -> tuple[tuple, dict]:
+        """(positional, keyword) arguments of the call."""
+        return self.args(), self.kwargs()
+
     def replace(self, **changes) -> "ConvCase":
         return dataclasses.replace(self, **changes)
 
@@ -94,17 +97,6 @@ def conv_output_shape(case: ConvCase) -> tuple[int, int, int, int]:
                                             pad_after=sides[axis][1], dilation=dilation[axis])
                     for axis in (0, 1))
     return (case.input.shape[0], case.weight.shape[0], *spatial)
-
-
-def fresh_copy(values):
-    """Copies of the tensors in `values` with the same strides (so a task may make them
-    require grad, or a target scribble on them, without touching the drawn case)."""
-    if isinstance(values, torch.Tensor):
-        return torch.empty_strided(values.size(), values.stride(),
-                                   dtype=values.dtype).copy_(values)
-    if isinstance(values, (tuple, list)):
-        return type(values)(fresh_copy(v) for v in values)
-    return values
 
 
 def _as_written(values: tuple[int, int], as_pair: bool):
@@ -241,6 +233,9 @@ class MaybeInvalidCase(Case):
     breakage: str
     call: ConvCase
 
+    def arguments(self) -> tuple[tuple, dict]:
+        return self.call.arguments()
+
 
 def _one_axis_value(draw, value: int, label: str):
     """(value, ok) or (ok, value) as a pair, or the bare int."""
@@ -295,34 +290,6 @@ def _tall_enough(case: ConvCase, padding) -> torch.Tensor:
         if n < needed:
             x = torch.cat([x] * -(-needed // n), dim=2 + axis).narrow(2 + axis, 0, needed)
     return x
-
-
-def _invalid_example(breakage: str, x_shape, w_shape, **kwargs) -> MaybeInvalidCase:
-    """An explicit call with arange values (kwargs as conv2d's)."""
-    x = torch.arange(math.prod(x_shape), dtype=torch.float32).reshape(x_shape)
-    w = torch.ones(w_shape)
-    call = dict(stride=1, padding=0, dilation=1, groups=1) | kwargs
-    return MaybeInvalidCase(breakage, ConvCase(x, w, None, **call))
-
-
-#: One call per rule, run on every target (cheap), and two valid corners.
-INVALID_EXAMPLES = (
-    _invalid_example("kernel larger than the padded input", (1, 1, 2, 3), (1, 1, 3, 3)),
-    _invalid_example("non-positive stride", (1, 1, 4, 4), (1, 1, 2, 2), stride=0),
-    _invalid_example("non-positive stride", (1, 1, 4, 4), (1, 1, 2, 2), stride=(1, -1)),
-    _invalid_example("non-positive dilation", (1, 1, 4, 4), (1, 1, 2, 2), dilation=(0, 1)),
-    _invalid_example("negative padding", (1, 1, 5, 5), (1, 1, 2, 2), padding=-1),
-    _invalid_example("negative padding", (1, 1, 5, 5), (1, 1, 2, 2), padding=(0, -1)),
-    _invalid_example("'same' with stride above 1", (1, 1, 5, 5), (1, 1, 3, 3), padding="same",
-                     stride=2),
-    _invalid_example("groups not dividing the output channels", (1, 2, 4, 4), (3, 1, 2, 2),
-                     groups=2),
-    _invalid_example("groups not dividing the input channels", (1, 3, 4, 4), (2, 1, 2, 2),
-                     groups=2),
-    _invalid_example("input channels mismatch", (1, 3, 4, 4), (2, 2, 2, 2)),
-    _invalid_example("none", (1, 1, 1, 1), (1, 1, 3, 3), padding=1),      # kernel = padded input
-    _invalid_example("none", (1, 1, 3, 4), (1, 1, 2, 2), padding="same", dilation=2),
-)
 
 
 @st.composite

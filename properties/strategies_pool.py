@@ -34,8 +34,25 @@ MAX_SPAN = 5          # largest dilated kernel span d·(k − 1) + 1
 
 # ----------------------------------------------------------------------------- cases
 
+class PoolCall:
+    """What the functional pooling cases share: the call is (input, kernel_size, **kwargs),
+    the keyword arguments being the fields after those two (stride left out when None)."""
+
+    def kwargs(self) -> dict:
+        """The keyword arguments of the call (stride left out when None)."""
+        found = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)[2:]}
+        return {k: v for k, v in found.items() if not (k == "stride" and v is None)}
+
+    def arguments(self) -> tuple[tuple, dict]:
+        """(positional, keyword) arguments of the call."""
+        return (self.input, self.kernel_size), self.kwargs()
+
+    def with_input(self, input: torch.Tensor):
+        return dataclasses.replace(self, input=input)
+
+
 @dataclasses.dataclass(frozen=True, repr=False)
-class MaxPoolCase(Case):
+class MaxPoolCase(PoolCall, Case):
     """One call max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode).
 
     stride None: the call leaves stride out (torch's default, the kernel size)."""
@@ -46,18 +63,9 @@ class MaxPoolCase(Case):
     dilation: IntOrPair = 1
     ceil_mode: bool = False
 
-    def kwargs(self) -> dict:
-        """The keyword arguments of the call (stride left out when None)."""
-        found = {"stride": self.stride, "padding": self.padding, "dilation": self.dilation,
-                 "ceil_mode": self.ceil_mode}
-        return {k: v for k, v in found.items() if not (k == "stride" and v is None)}
-
-    def with_input(self, input: torch.Tensor) -> "MaxPoolCase":
-        return dataclasses.replace(self, input=input)
-
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class AvgPoolCase(Case):
+class AvgPoolCase(PoolCall, Case):
     """One call avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
     divisor_override). stride None: the call leaves stride out."""
     input: torch.Tensor
@@ -67,15 +75,6 @@ class AvgPoolCase(Case):
     ceil_mode: bool = False
     count_include_pad: bool = True
     divisor_override: Optional[int] = None
-
-    def kwargs(self) -> dict:
-        found = {"stride": self.stride, "padding": self.padding, "ceil_mode": self.ceil_mode,
-                 "count_include_pad": self.count_include_pad,
-                 "divisor_override": self.divisor_override}
-        return {k: v for k, v in found.items() if not (k == "stride" and v is None)}
-
-    def with_input(self, input: torch.Tensor) -> "AvgPoolCase":
-        return dataclasses.replace(self, input=input)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)

@@ -9,58 +9,27 @@ crash inside the target becomes a PropertyFailure of that name, never an error o
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from properties import contract
-from properties.failures import PropertyFailure
+from properties.failures import UNRESPONSIVE, PropertyFailure
+from properties.results import CallResult, copy_to, portable
 from properties.runner import (InProcessRunner, TargetCrashed, TargetForbidden, TargetRaised,
                                TargetTimedOut, WorkerRunner)
 from properties.sandbox import Sandbox
+from properties.signatures import signature
 from properties.snippets import call_snippet, describe_call, standalone_import
 from properties.tolerance import compared_dtype
 
-#: Parameter names used to show each contract function's calls.
-ARG_NAMES = {
-    "corr2d": ("X", "K"), "corr2d_multi_in": ("X", "K"), "corr2d_multi_in_out": ("X", "K"),
-    "corr2d_multi_in_out_1x1": ("X", "K"), "pool2d": ("X", "pool_size", "mode"),
-    ("batch_norm", "d2l-2nd"): ("X", "gamma", "beta", "moving_mean", "moving_var", "eps",
-                                "momentum"),
-    ("batch_norm", "d2l-1st"): ("is_training", "X", "gamma", "beta", "moving_mean",
-                                "moving_var", "eps", "momentum"),
-    ("batch_norm", "functional"): ("input", "running_mean", "running_var", "weight", "bias",
-                                   "training", "momentum", "eps"),
-    "conv2d": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
-    "max_pool2d": ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode"),
-    "avg_pool2d": ("input", "kernel_size", "stride", "padding", "ceil_mode",
-                   "count_include_pad", "divisor_override"),
-}
-
-#: Arguments a function may change in place.
-IN_PLACE_ALLOWED = {("batch_norm", "functional"): ("running_mean", "running_var")}
+#: The property a call is filed under when the target misbehaves rather than computes.
+RAISED_PROPERTY = "runs without raising"
+UNRESPONSIVE_PROPERTY = "returns without hanging or crashing"
+STATE_PROPERTY = "does not modify its inputs"
 
 
 # ----------------------------------------------------------------------- tasks (target side)
-
-def portable(value: Any) -> dict:
-    """A result as plain data that crosses a process boundary and says what it was."""
-    if isinstance(value, torch.Tensor):
-        return {"kind": "tensor", "value": value.detach()}
-    if isinstance(value, np.ndarray):
-        if value.dtype == object:
-            return {"kind": "other", "type": "numpy object array", "repr": repr(value)[:200]}
-        return {"kind": "numpy", "value": torch.from_numpy(np.array(value))}
-    if isinstance(value, np.generic):
-        return {"kind": "number", "value": value.item()}
-    if isinstance(value, (bool, int, float)):
-        return {"kind": "number", "value": value}
-    if isinstance(value, (tuple, list)):
-        return {"kind": type(value).__name__, "items": [portable(v) for v in value]}
-    return {"kind": "other", "type": type(value).__name__, "repr": repr(value)[:200]}
-
 
 def call_function(ns, name: str, args: tuple, kwargs: dict,
                   grad_enabled: bool | None = None) -> tuple[dict, tuple, dict]:
@@ -77,68 +46,6 @@ def call_function(ns, name: str, args: tuple, kwargs: dict,
 
 
 # ----------------------------------------------------------------------- judge side
-
-@dataclass
-class CallResult:
-    """One call of a target function as the judge saw it."""
-    name: str
-    args: tuple                 # the inputs as sent (pristine copies, on CPU)
-    kwargs: dict
-    returned: dict              # portable() form of the result
-    args_after: tuple
-    kwargs_after: dict
-    description: str
-    example: str
-
-    def tensor(self, index: int | None = None, what: str = "result") -> torch.Tensor:
-        """The result (or its `index`-th item) as a tensor; a PropertyFailure if it is not one."""
-        returned = self.returned
-        if index is not None:
-            if returned["kind"] not in ("tuple", "list") or len(returned["items"]) <= index:
-                raise self.failure(f"returned {_describe_portable(returned)}, expected a tuple "
-                                   f"with at least {index + 1} items",
-                                   prop="returns what the contract says")
-            returned = returned["items"][index]
-        if returned["kind"] not in ("tensor", "numpy"):
-            raise self.failure(f"{what} is {_describe_portable(returned)}, expected a tensor or "
-                               "numpy array", prop="returns what the contract says")
-        return returned["value"]
-
-    def is_numpy(self, index: int | None = None) -> bool:
-        returned = self.returned if index is None else self.returned["items"][index]
-        return returned["kind"] == "numpy"
-
-    def failure(self, summary: str, *, details=(), prop: str | None = None,
-                diagnosis: str | None = None) -> PropertyFailure:
-        return PropertyFailure(self.name, summary, details=[f"called: {self.description}",
-                                                            *details],
-                               example=self.example, prop=prop, diagnosis=diagnosis,
-                               call=self)
-
-
-def _describe_portable(returned: dict) -> str:
-    kind = returned["kind"]
-    if kind in ("tuple", "list"):
-        return f"a {kind} of {len(returned['items'])}"
-    if kind == "number":
-        return f"the number {returned['value']!r}"
-    if kind == "other":
-        return f"a {returned['type']} ({returned['repr'][:60]})"
-    return f"a {kind}"
-
-
-def _copy_to(value: Any, device: torch.device) -> Any:
-    """A copy on `device` with the same strides, so non-contiguous inputs stay non-contiguous."""
-    if isinstance(value, torch.Tensor):
-        copy = torch.empty_strided(value.size(), value.stride(), dtype=value.dtype,
-                                   device=device)
-        return copy.copy_(value)
-    if isinstance(value, tuple):
-        return tuple(_copy_to(v, device) for v in value)
-    if isinstance(value, list):
-        return [_copy_to(v, device) for v in value]
-    return value
-
 
 def _same(before: Any, after: Any) -> bool:
     if isinstance(before, torch.Tensor):
@@ -185,9 +92,9 @@ class Target:
             try:
                 description = runner.describe()
             except TargetCrashed as exc:
-                raise contract.TargetLoadError(f"{spec}: {exc}") from None
+                raise contract.TargetLoadError(f"{spec}: {exc}", "crash") from None
             except TargetTimedOut as exc:
-                raise contract.TargetLoadError(f"{spec}: loading {exc}") from None
+                raise contract.TargetLoadError(f"{spec}: loading {exc}", "timeout") from None
             return cls(description, runner, device)
         loaded = contract.load(spec)
         return cls(loaded.describe(), InProcessRunner(loaded.namespace, timeout), device)
@@ -209,32 +116,48 @@ class Target:
 
     # -- running target code
     def run(self, task: Callable, *args: Any, blame: str) -> Any:
-        """Run a task; anything going wrong inside the target is a failure of `blame`."""
+        """Run a task; anything going wrong inside the target is a failure of `blame`, of
+        the kind it is (properties.failures): raised, timeout, crash or memory. After a
+        timeout, a crash or running out of memory, `blame` is not called again: the run
+        would cost the whole time limit again, or restart the worker at every shrinking
+        step."""
         if blame in self.unresponsive:
-            raise PropertyFailure(blame, self.unresponsive[blame],
-                                  prop="returns without hanging or crashing")
+            kind, message = self.unresponsive[blame]
+            raise PropertyFailure(blame, message, prop=UNRESPONSIVE_PROPERTY, kind=kind)
         try:
             return self.runner.run(task, *args)
         except TargetRaised as exc:
-            details = [line for line in exc.trace.splitlines() if line.strip()][-4:]
-            raise PropertyFailure(blame, f"raised {exc.type_name}: {exc.message}",
-                                  details=details, prop="runs without raising") from None
+            if exc.out_of_memory:
+                self._unresponsive(blame, "memory", f"ran out of memory ({exc.type_name}: "
+                                                    f"{exc.message[:200]})")
+            details = [line for line in exc.trace.splitlines() if line.strip()]
+            message = exc.message.strip().splitlines()[0] if exc.message.strip() else ""
+            raise PropertyFailure(blame, f"raised {exc.type_name}: {message}",
+                                  details=details, prop=RAISED_PROPERTY,
+                                  kind="raised") from None
         except TargetForbidden as exc:
             raise PropertyFailure(blame, str(exc), details=[f"called from {exc.where}"],
-                                  prop="uses only the operations the assignment allows") \
-                from None
+                                  prop="uses only the operations the assignment allows",
+                                  kind="forbidden") from None
         except TargetTimedOut as exc:
-            self.unresponsive[blame] = f"{exc} (later calls of {blame} are not attempted)"
-            raise PropertyFailure(blame, str(exc),
-                                  prop="returns without hanging or crashing") from None
+            self._unresponsive(blame, "timeout", str(exc))
         except TargetCrashed as exc:
-            # Restarting the worker for every shrinking step would cost minutes per name.
-            self.unresponsive[blame] = (f"{exc} on an earlier call (later calls of {blame} "
-                                        "are not attempted)")
-            raise PropertyFailure(blame, str(exc), prop="runs without crashing") from None
+            self._unresponsive(blame, "crash", str(exc))
+
+    def _unresponsive(self, blame: str, kind: str, message: str):
+        """Fail `blame` now, and every later call of it at once."""
+        assert kind in UNRESPONSIVE
+        self.unresponsive[blame] = (kind, f"{message} on an earlier call (later calls of "
+                                          f"{blame} are not attempted)")
+        raise PropertyFailure(blame, f"{message} (later calls of {blame} are not attempted)",
+                              prop=UNRESPONSIVE_PROPERTY, kind=kind)
+
+    def signature(self, name: str):
+        """The contract's record of `name` in this target's dialect (properties.signatures)."""
+        return signature(name, self.dialect(name))
 
     def arg_names(self, name: str) -> tuple[str, ...]:
-        return ARG_NAMES.get((name, self.dialect(name)), ARG_NAMES.get(name, ()))
+        return self.signature(name).arg_names
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> CallResult:
         """Call the target's `name`, checking it leaves its inputs alone."""
@@ -245,19 +168,27 @@ class Target:
         """`call` with grad mode enabled (True) or disabled (False, as under torch.no_grad());
         None leaves it as it is. The description and the replay snippet say which."""
         arg_names = self.arg_names(name)
-        pristine = _copy_to(args, torch.device("cpu")), _copy_to(kwargs, torch.device("cpu"))
-        sent_args, sent_kwargs = _copy_to(args, self.device), _copy_to(kwargs, self.device)
+        pristine = copy_to(args, torch.device("cpu")), copy_to(kwargs, torch.device("cpu"))
+        sent_args, sent_kwargs = copy_to(args, self.device), copy_to(kwargs, self.device)
         description = describe_call(name, arg_names, args, kwargs)
-        example = call_snippet(name, arg_names, args, kwargs, self.import_line)
+        example = call_snippet(name, arg_names, args, kwargs, self.import_line,
+                               no_grad=grad_enabled is False)
         if grad_enabled is False:
             description += " under torch.no_grad()"
-            *setup, last = example.splitlines()
-            example = "\n".join([*setup, "with torch.no_grad():", f"    {last}"])
-        returned, args_after, kwargs_after = self.run(call_function, name, sent_args,
-                                                      sent_kwargs, grad_enabled, blame=name)
-        result = CallResult(name, pristine[0], pristine[1], returned, args_after, kwargs_after,
-                            description, example)
-        self._check_inputs_unchanged(result, arg_names)
+        try:
+            returned, args_after, kwargs_after = self.run(call_function, name, sent_args,
+                                                          sent_kwargs, grad_enabled, blame=name)
+        except PropertyFailure as failure:
+            # One failure format for everything: a call that raised, hung or crashed shows the
+            # call and the script that makes it too.
+            failure.details.insert(0, f"called: {description}")
+            failure.example = failure.example or example
+            raise
+        result = CallResult(name, returned, description, example, args=pristine[0],
+                            kwargs=pristine[1], args_after=args_after,
+                            kwargs_after=kwargs_after, arg_names=arg_names,
+                            grad_enabled=grad_enabled)
+        self._check_inputs_unchanged(result)
         self._check_device(result)
         self._note_accepted_conventions(result)
         return result
@@ -295,14 +226,14 @@ class Target:
                                    f"input (accepted: compared at "
                                    f"{short(compared_dtype(given, got))})")
 
-    def _check_inputs_unchanged(self, result: CallResult, arg_names) -> None:
-        allowed = IN_PLACE_ALLOWED.get((result.name, self.dialect(result.name)), ())
-        pairs = list(zip(arg_names, result.args, result.args_after))
+    def _check_inputs_unchanged(self, result: CallResult) -> None:
+        allowed = self.signature(result.name).may_change
+        pairs = list(zip(result.arg_names, result.args, result.args_after))
         pairs += [(k, v, result.kwargs_after.get(k)) for k, v in result.kwargs.items()]
         for arg_name, before, after in pairs:
             if arg_name not in allowed and not _same(before, after):
                 raise result.failure(f"changed its input {arg_name} in place",
-                                     prop="does not modify its inputs")
+                                     prop=STATE_PROPERTY, kind="state-changed")
 
     def _check_device(self, result: CallResult) -> None:
         returned = result.returned

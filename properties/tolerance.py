@@ -126,9 +126,11 @@ def normalisation_bound(x: torch.Tensor, gamma: torch.Tensor | None, beta: torch
 class Expected:
     """An oracle's float64 value and its error model: `bound(u)` gives the per-element error
     allowed to a result computed at unit roundoff u (before the final rounding, which the
-    comparison adds)."""
+    comparison adds). `defined`, when given, masks the elements that are compared (the
+    diagnosis's wrong outputs may hold windows the wrong computation leaves undefined)."""
     value: torch.Tensor
     bound: Callable[[float], torch.Tensor | float]
+    defined: torch.Tensor | None = None
 
     def with_value(self, value: torch.Tensor, factor: float = 1.0) -> "Expected":
         """Another value under this error model, its bound scaled by `factor` (use 2 when the

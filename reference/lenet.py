@@ -257,7 +257,8 @@ def _differentiable(fn, name):
         out = fn(*args)
         if not isinstance(out, torch.Tensor):
             raise _NotDifferentiable(f"{name} returned {type(out).__module__}.{type(out).__name__}")
-        if args[0].requires_grad and out.grad_fn is None:
+        if out.grad_fn is None and any(isinstance(a, torch.Tensor) and a.requires_grad
+                                       for a in args):
             raise _NotDifferentiable(f"{name} returned a tensor detached from autograd")
         return out
     return call

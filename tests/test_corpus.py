@@ -122,7 +122,8 @@ def failure_reads_in_order(output: str, name: str) -> None:
     (at least one of them)."""
     marks = [f"{name} — ", f"  called: {name}(X: ", " differs from ", " at [", "  expected: ",
              "  got:      ", "  diagnosis: ", "  minimal failing call, as a script",
-             f"    print({name}(", "    print('expected (float64):", "to replay: pytest "]
+             f"    got = {name}(", "    print('expected (float64):'", "largest difference",
+             "to replay: pytest "]
     blocks = [block for block in output.split("\nto replay: pytest ")[:-1]]
     assert blocks, output[-3000:]
 

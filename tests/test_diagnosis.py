@@ -109,8 +109,8 @@ def cases_for(target, name):
     """(grad mode or None, args, kwargs) of the revealing calls of `name`."""
     if name == "batch_norm":
         return batch_norm_cases(target.dialect(name))
-    found = textbook_cases(name) if name in diagnosis.diagnosis_conv.SPECS and \
-        name != "conv2d" or name == "pool2d" else functional_cases(name)
+    found = textbook_cases(name) if target.dialect(name) == "textbook" else \
+        functional_cases(name)
     return [(None, args, kwargs) for args, kwargs in found]
 
 
@@ -219,17 +219,28 @@ def test_a_mistake_is_still_named_when_the_second_input_confirms_it():
 
 def test_wrong_axes_is_named_from_the_running_statistics_alone():
     """gamma = 0 hides the wrong normalisation (Y = beta either way); the new moving mean of a
-    batch norm over the wrong axes still shows it — also when a property's CallResult stands
-    for that one returned item (its value is not the tuple)."""
-    import dataclasses
+    batch norm over the wrong axes still shows it."""
     target = _open(CORPUS / "buggy" / "batch_norm_d2l1_wrong_axes.py")
     try:
         zero, one = torch.zeros(1, 1), torch.ones(1, 1)
         call = target.call("batch_norm", True, torch.tensor([[1.0], [-1.0]]), zero, zero,
                            zero, one, 1e-5, 0.9)
-        for stand_in in (call, *(dataclasses.replace(call, returned=call.returned["items"][i])
-                                 for i in (1, 2))):
-            view = diagnosis.view_of(stand_in, "d2l-1st", target.conventions.get("batch_norm"))
-            assert (diagnosis.diagnose_view(view) or "").startswith("bn-wrong-axes:")
+        view = diagnosis.view_of(call, "d2l-1st", target.conventions.get("batch_norm"))
+        assert (diagnosis.diagnose_view(view) or "").startswith("bn-wrong-axes:")
     finally:
         target.close()
+
+
+def test_every_mistake_a_signature_lists_is_declared_and_applies_to_it():
+    """The signatures' mistake lists and the declared mistakes agree: each listed id exists
+    and recognises results of that name (a call's, or an observation's of a module)."""
+    from properties.diagnosis.mistakes import MISTAKES
+    from properties.signatures import SIGNATURES
+    for sig in SIGNATURES.values():
+        for mistake in sig.mistakes:
+            assert mistake in MISTAKES, (sig.key, mistake)
+            subjects = MISTAKES[mistake].shows_in
+            assert any(s == sig.name or s.startswith(sig.name + ":") for s in subjects), \
+                (sig.key, mistake)
+    listed = {m for sig in SIGNATURES.values() for m in sig.mistakes}
+    assert listed == set(MISTAKES), set(MISTAKES) ^ listed

@@ -290,14 +290,22 @@ def test_a_trusted_report_gives_pass_fail_and_missing():
 
 
 @pytest.mark.parametrize("failure, status", [
-    ({"property": "returns within the time limit", "message": "did not return within 5 s"},
+    ({"property": "returns without hanging or crashing", "message": "did not return within 5 s",
+      "kind": "timeout"}, "timeout"),
+    # the words never decide: a hang is a timeout whatever the property and message say
+    ({"property": "returns within the time limit", "message": "anything", "kind": "timeout"},
      "timeout"),
-    ({"property": "runs without crashing", "message": "the process running the target died"},
-     "crash"),
-    ({"property": "runs without raising", "message": "raised RuntimeError: DefaultCPUAllocator:"
-                                                     " can't allocate memory"}, "crash"),
-    ({"property": "runs without raising", "message": "raised MemoryError: "}, "crash"),
-    ({"property": "runs without raising", "message": "raised ValueError: bad"}, "fail"),
+    ({"property": "returns within the time limit", "message": "did not return within 5 s",
+      "kind": "wrong"}, "fail"),
+    ({"property": "runs without crashing", "message": "the process running the target died",
+      "kind": "crash"}, "crash"),
+    ({"property": "returns without hanging or crashing", "message": "ran out of memory "
+      "(RuntimeError: DefaultCPUAllocator: can't allocate memory)", "kind": "memory"},
+     "memory"),
+    ({"property": "runs without raising", "message": "raised ValueError: bad",
+      "kind": "raised"}, "fail"),
+    ({"property": "agrees with torch", "message": "TypeError: in the suite", "kind": "error"},
+     "error"),
 ])
 def test_a_failing_name_is_timeout_or_crash_when_its_calls_were(failure, status):
     report = _report(SUB.spec, {"corr2d": "fail"}, {"corr2d": [failure]})
@@ -366,10 +374,16 @@ def test_a_usage_error_keeps_pytests_line_as_the_reason():
 
 
 def test_a_load_that_never_finished_is_a_timeout():
-    output = ("ERROR: convcheck: cannot load target 'x': x: loading did not return within "
-              "120 s\n")
-    verdict = judge(SUB, _outcome(4, output=output), GRADED)
+    """The run's record says what happened to the load (data), not the words printed."""
+    message = "convcheck: cannot load target 'x': x: loading did not return within 120 s"
+    events = (json.dumps({"event": "load-error", "kind": "timeout", "message": message})
+              + "\n").encode()
+    verdict = judge(SUB, _outcome(4, events=events, output=f"ERROR: {message}\n"), GRADED)
     assert verdict.status == "timeout" and set(verdict.names.values()) == {"timeout"}
+    assert verdict.reason == message
+    # the same words without the record's kind are an error, not a timeout
+    verdict = judge(SUB, _outcome(4, output=f"ERROR: {message}\n"), GRADED)
+    assert verdict.status == "error"
 
 
 def test_a_run_stopped_at_its_limit_keeps_the_names_it_finished():

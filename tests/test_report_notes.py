@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import torch
 
-from properties.report import NOTE_KEY, SUBJECT_KEY, ReportCollector, encoded
+from properties.outcomes import annotate
+from properties.report import ReportCollector
 from properties.target import Target
 from suite_runner import write_target
 
@@ -55,9 +56,9 @@ def test_report_card_lists_each_note_once_under_the_names():
     collector = ReportCollector(target)
     note = ("corr2d", "corr2d returns float32 for float64 input (accepted: compared at float32)")
     for _ in range(2):
-        collector.pytest_runtest_logreport(SimpleNamespace(
-            when="call", passed=True, skipped=False,
-            user_properties=[(SUBJECT_KEY, encoded("corr2d")), (NOTE_KEY, encoded(note))]))
+        report = SimpleNamespace(when="call", passed=True, skipped=False, user_properties=[])
+        annotate(report, "corr2d", notes=[note])
+        collector.pytest_runtest_logreport(report)
     lines = collector.card_lines()
     assert lines.count(f"note: {note[1]}") == 1
     assert lines.index(f"note: {note[1]}") > max(i for i, line in enumerate(lines)

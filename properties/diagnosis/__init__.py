@@ -1,105 +1,90 @@
 """Diagnosis of known mistakes, by recomputation.
 
-When a property fails on one call of the target (PropertyFailure.call, a CallResult), the
-suite computes in float64, from that call's arguments, the results of the mistakes students
-make with that contract name — a flipped kernel, channels averaged, a pool padded with zeros,
-batch norm with the unbiased variance, ... — and names the first one the target's result
-agrees with, under the same tolerance model as the properties (properties.tolerance). The
+When a property fails on a result — one call of the target (a CallResult) or an observation
+of a module (an Observation) — the suite computes in float64, from that result's inputs, what
+each known mistake of its contract name would have produced (a flipped kernel, channels
+averaged, a pool padded with zeros, batch norm with the unbiased variance, ...) and compares
+the target's result with it under the one comparison of the suite (properties.compare). The
 target's source is never read: a mistake is recognised by what it computes.
 
-    diagnose(failure)  -> "flipped-kernel: computes convolution (the kernel flipped), not
-                           cross-correlation", or None
-    explain(failure, target)  fills failure.diagnosis (Property.verify calls it), spells out a
-                           bare mistake id set by a property, and makes the replay snippet print
-                           the expected value after the target's.
+The naming rule, the only one:
+  1. the mistakes tried are the ones the name's signature lists (properties.signatures), in
+     that order, each as properties.diagnosis.mistakes declares it;
+  2. of those the result shows, a call's are confirmed on a second call of the target with
+     generic values of the same shapes (`second_call`): when that result is wrong too, only
+     the mistakes it shows as well are kept; when it is right or cannot be had, the second
+     call says nothing;
+  3. the first mistake kept is named ("mistake-id: what it is"); when the input cannot tell
+     it from others that are kept too, they follow ("on this input also consistent with").
 
-The known mistakes live in diagnosis_conv.py, diagnosis_pool.py and diagnosis_bn.py, one
-`Spec` per contract name (its correct values and its mistakes, in the order they are tried);
-the machinery in diagnosis_core.py. Mistakes of the modules (Conv2D, BatchNorm) are named by
-their own properties; `MODULE_MISTAKES` says them in words.
+    explain(failure, target)  fills failure.diagnosis and makes the replay snippet print the
+                              expected value after the target's. Property.verify calls it
+                              once per failure Hypothesis reports (its minimal example).
 """
 from __future__ import annotations
 
 import warnings
 
 import torch
-from hypothesis.control import current_build_context
-from hypothesis.errors import InvalidArgument
 
-from properties.diagnosis import bn as diagnosis_bn, conv as diagnosis_conv, pool as diagnosis_pool
-from properties.diagnosis.core import RESULT, Mistake, View
+from properties.diagnosis.core import RESULT, View
+from properties.diagnosis.mistakes import CORRECT, MISTAKES, Mistake
 from properties.failures import PropertyFailure
+from properties.results import CallResult, Observation
+from properties.signatures import signature
 from properties.snippets import value_literal
-from properties.target import ARG_NAMES
 
-#: contract name -> Spec (its correct values and known mistakes).
-REGISTRY = {**diagnosis_conv.SPECS, **diagnosis_pool.SPECS, **diagnosis_bn.SPECS}
-_DEFAULTS = {**diagnosis_conv.DEFAULTS, **diagnosis_pool.DEFAULTS, **diagnosis_bn.DEFAULTS}
+#: mistake id -> what it is, in one line.
+DESCRIPTIONS = {m.id: m.says for m in MISTAKES.values()}
 
-#: Mistakes that the module properties name themselves (props_conv_module, props_batch_norm*).
-MODULE_MISTAKES = {
-    "bn-moving-var-zeros": "the module's moving variance starts at zeros; it must start at "
-                           "ones (a fresh module in eval mode is then the identity up to eps)",
-    "parameters-not-nn-parameter": "the weights are plain tensors, not nn.Parameter, so the "
-                                   "module's parameters() does not list them and no optimiser "
-                                   "trains them",
-    "parameters-detached": "the parameters are detached from autograd (.data, .detach(), "
-                           "torch.no_grad or a new tensor), so no gradient reaches them",
-}
-
-#: mistake id -> what it is, in one line (the first wording wins when ids are shared).
-DESCRIPTIONS: dict[str, str] = {}
-for _spec in REGISTRY.values():
-    for _mistake in _spec.mistakes:
-        DESCRIPTIONS.setdefault(_mistake.id, _mistake.says)
-for _id, _says in MODULE_MISTAKES.items():
-    DESCRIPTIONS.setdefault(_id, _says)
+#: The seed of the second call's generic values.
+SECOND_CALL_SEED = 20261122
 
 
 # --------------------------------------------------------------------------- the view
 
-def guess_dialect(call) -> str | None:
-    """batch_norm's dialect from the call's arguments, when no target says it."""
-    if call.name != "batch_norm":
-        return None
-    args = call.args
-    if args and isinstance(args[0], bool):
-        return "d2l-1st"
-    if "training" in call.kwargs or (len(args) > 1 and isinstance(args[1], torch.Tensor)
-                                     and args[1].dim() == 1):
-        return "functional"
-    return "d2l-2nd"
-
-
-def view_of(call, dialect: str | None = None, conventions: dict | None = None) -> View:
-    """A View of a CallResult: its arguments by name, with the signature's defaults."""
-    dialect = dialect or guess_dialect(call)
-    names = ARG_NAMES.get((call.name, dialect), ARG_NAMES.get(call.name, ()))
-    defaults = _DEFAULTS.get((call.name, dialect), _DEFAULTS.get(call.name, {}))
-    params = {**defaults, **dict(zip(names, call.args)), **call.kwargs}
-    after = {**dict(zip(names, call.args_after)), **call.kwargs_after}
+def view_of(result, dialect: str | None = None, conventions: dict | None = None) -> View:
+    """A View of a CallResult (its arguments by name, the signature's defaults filled in) or
+    of an Observation (its inputs)."""
+    if isinstance(result, CallResult):
+        sig = signature(result.name, dialect or _guess_dialect(result))
+        params, after = sig.bind(result.args, result.kwargs), result.after()
+        subject, may_change, dialect = result.name, sig.may_change, sig.dialect
+    else:
+        params, after = dict(result.inputs), {}
+        subject, may_change = f"{result.name}:{result.stage}", ()
     first = next((v for v in params.values() if isinstance(v, torch.Tensor)), None)
-    view = View(call, params, after, dialect,
-                first.dtype if first is not None else torch.float64, dict(conventions or {}))
-    spec = REGISTRY.get(call.name)
-    if spec is not None:
-        view.correct = spec.correct(view)
+    view = View(result, subject, params, after, dialect,
+                first.dtype if first is not None else torch.float64, dict(conventions or {}),
+                may_change=may_change)
+    correct = CORRECT.get(subject)
+    if correct is not None:
+        view.correct = correct(view)
     return view
 
 
+def _guess_dialect(call: CallResult) -> str | None:
+    """batch_norm's dialect from the call's arguments, when no target says it."""
+    if call.name != "batch_norm":
+        return None
+    names = call.arg_names
+    return {"is_training": "d2l-1st", "X": "d2l-2nd", "input": "functional"}.get(
+        names[0] if names else "", "d2l-2nd")
+
+
+def candidates(view: View) -> list[Mistake]:
+    """The mistakes tried for the view's subject, in its signature's order."""
+    sig = signature(view.name, view.dialect)
+    return [MISTAKES[m] for m in sig.mistakes if view.subject in MISTAKES[m].shows_in]
+
+
 def shown_mistakes(view: View) -> list[Mistake]:
-    """The known mistakes of the view's contract name that its outcome shows, in the order
-    they are tried (one entry per mistake id)."""
-    spec = REGISTRY.get(view.call.name)
-    shown: list[Mistake] = []
-    for mistake in spec.mistakes if spec is not None else ():
-        if mistake.id not in (m.id for m in shown) and mistake.shows(view):
-            shown.append(mistake)
-    return shown
+    """The known mistakes the view's result shows, in the order they are tried."""
+    return [m for m in candidates(view) if m.shows(view)]
 
 
 def diagnosis_line(shown: list[Mistake]) -> str | None:
-    """The first mistake's line; when the input cannot tell it from others, they follow."""
+    """Rule 3: the first mistake's line; others the input cannot tell from it follow."""
     if not shown:
         return None
     others = [m.id for m in shown[1:]]
@@ -108,20 +93,17 @@ def diagnosis_line(shown: list[Mistake]) -> str | None:
 
 
 def diagnose_view(view: View) -> str | None:
-    """The first known mistake of the view's contract name that its outcome shows; when the
-    (minimal) input cannot tell it from other known mistakes, they are named after it."""
+    """Rules 1 and 3, without the second call."""
     return diagnosis_line(shown_mistakes(view))
 
 
 def confirmed(shown: list[Mistake], view: View, target) -> list[Mistake]:
-    """The mistakes of `shown` that also show on a second call of the target with generic
-    values (`second_call`) of the same shapes and parameters.
+    """Rule 2: the mistakes of `shown` that a second call of the target with generic values
+    (`second_call`) shows as well, when that call is wrong too.
 
     A minimal input is often degenerate: on `[[0, 1]]` a corr2d that returns zeros agrees with
-    the flipped kernel. When the second result is wrong too, only the mistakes it shows are
-    kept (none: no diagnosis); when it is right or cannot be had, the second call says nothing
-    and `shown` stands."""
-    if not shown or target is None:
+    the flipped kernel."""
+    if not shown or target is None or view.call is None:
         return shown
     call = second_call(view.call, target)
     if call is None:
@@ -132,16 +114,16 @@ def confirmed(shown: list[Mistake], view: View, target) -> list[Mistake]:
     return [m for m in shown if m.shows(second)]
 
 
-def second_call(call, target):
+def second_call(call: CallResult, target) -> CallResult | None:
     """The target's CallResult for `call`'s arguments with every tensor redrawn from a seeded
-    standard normal (positive for variances), or None when the call has no tensor argument or
-    the target does not return."""
+    standard normal (positive for variances), in the same grad mode; None when the call has
+    no tensor argument or the target does not return."""
     def drawable(value) -> bool:
         return isinstance(value, torch.Tensor) and value.dtype.is_floating_point
 
     if not any(drawable(v) for v in (*call.args, *call.kwargs.values())):
         return None
-    generator = torch.Generator().manual_seed(20261122)
+    generator = torch.Generator().manual_seed(SECOND_CALL_SEED)
 
     def redrawn(name: str, value):
         if not drawable(value):
@@ -151,12 +133,11 @@ def second_call(call, target):
             fresh = fresh.abs() + 0.5
         return fresh.to(value.dtype)
 
-    names = (*target.arg_names(call.name), *[""] * len(call.args))
+    names = (*call.arg_names, *[""] * len(call.args))
     args = tuple(redrawn(name, value) for name, value in zip(names, call.args))
     kwargs = {name: redrawn(name, value) for name, value in call.kwargs.items()}
-    grad_mode = False if call.description.endswith("under torch.no_grad()") else None
     try:
-        return target.call_in_grad_mode(grad_mode, call.name, *args, **kwargs)
+        return target.call_in_grad_mode(call.grad_enabled, call.name, *args, **kwargs)
     except PropertyFailure as failure:  # e.g. an input changed in place: the call is kept
         return failure.call
 
@@ -164,8 +145,8 @@ def second_call(call, target):
 def diagnose(failure: PropertyFailure, dialect: str | None = None,
              conventions: dict | None = None) -> str | None:
     """"MISTAKE-ID: what it is" when the failure's wrong call computes a known mistake, else
-    None (also when the failure carries no call)."""
-    if failure.call is None or failure.call.name not in REGISTRY:
+    None (also when the failure carries no call). No second call (no target here)."""
+    if failure.call is None:
         return None
     return diagnose_view(view_of(failure.call, dialect, conventions))
 
@@ -173,49 +154,59 @@ def diagnose(failure: PropertyFailure, dialect: str | None = None,
 # --------------------------------------------------------------------------- the hook
 
 def explain(failure: PropertyFailure, target=None) -> None:
-    """Complete a failure for the report: spell out a bare mistake id; on Hypothesis's final
-    (minimal) example only, diagnose the wrong call and add the expected value to the replay
-    snippet. Never raises: a diagnosis that breaks is a warning, not a failure of the run."""
+    """Complete a failure for the report: spell out a bare mistake id; name the mistake the
+    failing result shows (the naming rule above); make the replay snippet print the expected
+    value. Never raises: a diagnosis that breaks is a warning, not a failure of the run."""
     if failure.diagnosis in DESCRIPTIONS:
         failure.diagnosis = f"{failure.diagnosis}: {DESCRIPTIONS[failure.diagnosis]}"
-    call = failure.call
-    if call is None or call.name not in REGISTRY or not _final_example():
+    result = failure.call if failure.call is not None else failure.observation
+    if result is None:
         return
     try:
-        view = view_of(call, target.dialect(call.name) if target is not None else None,
-                       getattr(target, "conventions", {}).get(call.name))
+        view = view_of(result, target.dialect(result.name) if target is not None else None,
+                       getattr(target, "conventions", {}).get(result.name))
         if failure.diagnosis is None:
             failure.diagnosis = diagnosis_line(confirmed(shown_mistakes(view), view, target))
-        if failure.example is not None and failure.example == call.example:
-            failure.example = "\n".join([failure.example, *expected_lines(view)])
+        if failure.call is not None and failure.example is not None and \
+                failure.example == failure.call.example:
+            failure.example = "\n".join([failure.example,
+                                         *expected_lines(view, failure.mismatch)])
     except Exception as exc:  # noqa: BLE001 - diagnosis must not turn a failure into an error
-        warnings.warn(f"convcheck: diagnosing {call.name} raised {type(exc).__name__}: {exc}",
-                      stacklevel=2)
+        warnings.warn(f"convcheck: diagnosing {result.name} raised {type(exc).__name__}: "
+                      f"{exc}", stacklevel=2)
 
 
-def _final_example() -> bool:
-    """True on Hypothesis's final run of the minimal example (and outside Hypothesis), so
-    shrinking does not pay for diagnosis at every step."""
-    try:
-        return bool(current_build_context().is_final)
-    except InvalidArgument:
-        return True
-
-
-def expected_lines(view: View) -> list[str]:
-    """Lines for the replay snippet printing the correct value of each wrong part (when the
-    correct value is unique), after the target's own result."""
+def expected_lines(view: View, found=None) -> list[str]:
+    """Lines for the replay snippet printing, after the target's own result (`got`), the
+    correct value of each wrong part (when it is unique) and the largest difference between
+    the two, where it is, and the error allowed at the first wrong element (`found`, the
+    failure's properties.compare.Mismatch), so a difference too small for torch's four
+    printed decimals still shows."""
     lines = []
     for part, values in view.correct.items():
         if len(values) != 1 or not view.wrong(part):
             continue
         literal = value_literal(values[0].value.to(torch.float64))
         if part == RESULT:
-            lines.append(f"print('expected (float64):', {literal})")
+            got, label = "got", "expected (float64):"
         elif part.startswith("item"):
-            lines.append(f"print('expected item {part[4:]} (float64):', {literal})")
+            got, label = f"got[{part[4:]}]", f"expected item {part[4:]} (float64):"
         else:
-            name = part.removeprefix("arg:")
-            lines += [f"print('{name} after the call:', {name})",
-                      f"print('expected {name} after the call (float64):', {literal})"]
+            got = part.removeprefix("arg:")
+            label = f"expected {got} after the call (float64):"
+            lines.append(f"print('{got} after the call:', {got})")
+        lines += [f"expected = {literal}", f"print({label!r}, expected)"]
+        shape = values[0].value.shape
+        if tuple(view.value(part).shape) == tuple(shape):
+            lines += ["difference = (torch.as_tensor(" + got + ").double() - expected).abs()",
+                      "print('largest difference:', difference.max().item(), 'at', "
+                      "[int(i) for i in (difference == difference.max()).nonzero()[0]])"]
+            if found is not None and found.kind == "values" and part == RESULT:
+                lines.append(f"print('error allowed at {list(found.where)}:', "
+                             f"{found.allowed_at:.3g})")
     return lines
+
+
+__all__ = ["DESCRIPTIONS", "MISTAKES", "Observation", "View", "confirmed", "diagnose",
+           "diagnose_view", "diagnosis_line", "explain", "expected_lines", "second_call",
+           "shown_mistakes", "view_of"]

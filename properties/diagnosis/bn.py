@@ -1,5 +1,6 @@
-"""Known mistakes of batch_norm, in all three dialects, each as the float64 result of the
-wrong computation (properties.oracles_bn, under its error models).
+"""Recomputations for batch_norm, in all three dialects: the correct values of a call, and
+how each known mistake shows, as the float64 result of the wrong computation
+(properties.oracles_bn, under its error models). properties.diagnosis.mistakes names them.
 
 Where the outputs live:
     d2l 1st/2nd ed.   Y, new moving_mean, new moving_var = items 0, 1, 2 of the returned tuple
@@ -16,13 +17,12 @@ from dataclasses import dataclass
 import torch
 
 from properties import oracles_bn as bn
-from properties.diagnosis.core import (F64, Mistake, RESULT, Spec, View, arg_after,
-                                       half_precision, item, variant)
+from properties.diagnosis.core import (F64, RESULT, View, arg_after, half_precision, item,
+                                       variant)
 from properties.tolerance import Expected, batch_norm_bound
 
 ALL_CONVENTIONS = tuple(itertools.product(bn.MOMENTUM_FORMS, bn.VARIANCE_KINDS))
 TORCH_CONVENTION = (("new-weighted", "unbiased"),)
-FUNCTIONAL_DEFAULTS = dict(weight=None, bias=None, training=False, momentum=0.1, eps=1e-5)
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def call_of(view: View) -> Call:
                     float(p["eps"]), float(p["momentum"]), bool(p["training"]), "input",
                     RESULT, arg_after("running_mean"), arg_after("running_var"))
     training = bool(p["is_training"]) if view.dialect == "d2l-1st" else \
-        not view.call.description.endswith("under torch.no_grad()")
+        view.call.grad_enabled is not False
     return Call(p["X"], p["gamma"], p["beta"], p["moving_mean"], p["moving_var"],
                 float(p["eps"]), float(p["momentum"]), training, "X", item(0), item(1),
                 item(2))
@@ -126,12 +126,8 @@ def wrong_axes(view: View):
 
 def _stat_parts(view: View, c: Call) -> list[str]:
     """The parts holding new running statistics: items 1 and 2 (textbook) or the running
-    stats after the call (functional) — and the result itself when a textbook call's value is
-    not a tuple (a property's CallResult standing for one returned item)."""
-    parts = [c.new_mean, c.new_var]
-    if view.dialect != "functional" and view.call.returned.get("kind") in ("tensor", "numpy"):
-        parts.append(RESULT)
-    return parts
+    stats after the call (functional)."""
+    return [c.new_mean, c.new_var]
 
 
 def wrong_axes_updates(view: View, c: Call):
@@ -165,15 +161,8 @@ def _wrong_axes_in_stats(view: View) -> bool:
     c = call_of(view)
     if not c.training or c.mean is None or c.var is None:
         return False
-    right_stats = [*view.correct.get(c.new_mean, ()), *view.correct.get(c.new_var, ())]
-
-    def wrong(part: str) -> bool:
-        if part != RESULT:
-            return view.wrong(part)
-        return view.value(part) is not None and not any(view.agrees(part, e)
-                                                        for e in right_stats)
-    return any(wrong(part) and any(view.agrees(part, e)
-                                   for e in _safe_list(wrong_axes_updates, view, c))
+    return any(view.wrong(part) and any(view.agrees(part, e)
+                                        for e in _safe_list(wrong_axes_updates, view, c))
                for part in _stat_parts(view, c))
 
 
@@ -203,20 +192,16 @@ def swapped_affine(view: View):
         evaluation_y(c, c.beta, c.gamma)
 
 
-def _y_mistake(mistake_id, says, values, when=lambda c: True) -> Mistake:
-    """A mistake of Y (whichever part holds it in this dialect)."""
+def _y_variant(values, when=lambda c: True):
+    """A mistake of Y (whichever part holds it in this dialect), recognised by its values."""
     def shows(view: View) -> bool:
         c = call_of(view)
-        if not when(c):
-            return False
-        return variant(mistake_id, says, values, part=c.y).shows(view)
-    return Mistake(mistake_id, says, shows)
+        return when(c) and variant(values, part=c.y)(view)
+    return shows
 
 
-def _half_precision_y() -> Mistake:
-    def shows(view: View) -> bool:
-        return half_precision(call_of(view).y).shows(view)
-    return Mistake("half-precision-accumulation", half_precision().says, shows)
+def half_precision_y(view: View) -> bool:
+    return half_precision(call_of(view).y)(view)
 
 
 # --------------------------------------------------------------------------- running stats
@@ -233,14 +218,14 @@ def _form_matches(view: View, c: Call) -> tuple[set, set]:
     return mean_forms, var_forms
 
 
-def _stats_mistake(mistake_id, says, test) -> Mistake:
+def _stats(test):
     """A mistake of the running statistics: test(view, call) decides."""
     def shows(view: View) -> bool:
         c = call_of(view)
         if c.mean is None or c.var is None:
             return False
         return test(view, c)
-    return Mistake(mistake_id, says, shows)
+    return shows
 
 
 def _not_updated(view: View, c: Call) -> bool:
@@ -295,53 +280,32 @@ def _normalised_in_place(view: View) -> bool:
     return any(view.agrees(part, e) for e in candidates)
 
 
-NOT_UPDATED = ("the running statistics are not updated: the moving mean/variance returned "
-               "are the old ones")
-NOT_IN_PLACE = ("the running statistics are not updated in place (running_mean = ... rebinds "
-                "a local name; update the caller's tensors with mul_/add_ or copy_)")
+input_normalised_in_place = _normalised_in_place
+unbiased_variance_in_normalisation = _y_variant(
+    lambda v: [correct_y(call_of(v)).with_value(bn.batch_normalised_with_variance(
+        call_of(v).x, "unbiased", call_of(v).gamma, call_of(v).beta, call_of(v).eps))],
+    when=lambda c: c.training)
+eps_outside_sqrt = _y_variant(eps_outside)
 
-BATCH_NORM = Spec(
-    correct=correct_values,
-    mistakes=[
-        Mistake("bn-input-normalised-in-place", "normalises the input in place (X -= mean, "
-                "...), changing the caller's tensor", _normalised_in_place),
-        _y_mistake("bn-unbiased-variance-in-normalisation", "normalises with the unbiased "
-                   "variance (n − 1); training normalises with the biased one (n)",
-                   lambda v: [correct_y(call_of(v)).with_value(bn.batch_normalised_with_variance(
-                       call_of(v).x, "unbiased", call_of(v).gamma, call_of(v).beta,
-                       call_of(v).eps))], when=lambda c: c.training),
-        _y_mistake("bn-eps-outside-sqrt", "adds eps outside the square root: (x − mean) / "
-                   "(sqrt(var) + eps) instead of / sqrt(var + eps)", eps_outside),
-        _y_mistake("bn-wrong-axes", "computes the statistics over the wrong axes (per "
-                   "channel means over every axis but 1: (0,) for 2-D, (0, 2, 3) for 4-D)",
-                   wrong_axes, when=lambda c: c.training),
-        Mistake("bn-wrong-axes", "computes the statistics over the wrong axes (the new "
-                "running statistics have the wrong shape or values)", _wrong_axes_in_stats),
-        _y_mistake("bn-eval-uses-batch-stats", "in evaluation mode normalises with the batch's "
-                   "statistics instead of the running ones",
-                   lambda v: [training_y(call_of(v))], when=lambda c: not c.training),
-        _y_mistake("bn-training-uses-running-stats", "in training normalises with the running "
-                   "statistics instead of the batch's",
-                   lambda v: [evaluation_y(call_of(v), call_of(v).gamma, call_of(v).beta)],
-                   when=lambda c: c.training and c.mean is not None),
-        _y_mistake("bn-gamma-beta-swapped", "swaps gamma and beta (beta · x̂ + gamma)",
-                   swapped_affine),
-        _half_precision_y(),
-        _stats_mistake("bn-running-stats-not-updated", NOT_UPDATED,
-                       lambda v, c: v.dialect != "functional" and _not_updated(v, c)),
-        _stats_mistake("bn-running-stats-not-in-place", NOT_IN_PLACE,
-                       lambda v, c: v.dialect == "functional" and _not_updated(v, c)),
-        _stats_mistake("bn-momentum-mixed", "the running mean and the running variance use "
-                       "different momentum conventions (m·old + (1−m)·batch for one, "
-                       "(1−m)·old + m·batch for the other)", _mixed),
-        _stats_mistake("bn-momentum-inverted", "weights the old running value by momentum; "
-                       "torch's convention is (1 − m)·old + m·batch", _inverted),
-        _stats_mistake("bn-running-var-biased", "stores the biased batch variance in "
-                       "running_var; torch stores the unbiased one (n − 1)",
-                       _biased_running_var),
-        _stats_mistake("bn-running-stats-updated-in-eval", "updates the running statistics "
-                       "in evaluation mode", _updated_in_eval),
-    ])
 
-SPECS = {"batch_norm": BATCH_NORM}
-DEFAULTS = {("batch_norm", "functional"): FUNCTIONAL_DEFAULTS}
+def wrong_axes_in_y_or_stats(view: View) -> bool:
+    """Y normalised with statistics over other axes, or new running statistics updated with
+    them (wrong shape or values)."""
+    return _y_variant(wrong_axes, when=lambda c: c.training)(view) or _wrong_axes_in_stats(view)
+
+
+eval_uses_batch_stats = _y_variant(lambda v: [training_y(call_of(v))],
+                                   when=lambda c: not c.training)
+training_uses_running_stats = _y_variant(
+    lambda v: [evaluation_y(call_of(v), call_of(v).gamma, call_of(v).beta)],
+    when=lambda c: c.training and c.mean is not None)
+gamma_beta_swapped = _y_variant(swapped_affine)
+running_stats_not_updated = _stats(lambda v, c: v.dialect != "functional" and _not_updated(v, c))
+running_stats_not_in_place = _stats(lambda v, c: v.dialect == "functional" and _not_updated(v, c))
+momentum_mixed = _stats(_mixed)
+momentum_inverted = _stats(_inverted)
+running_var_biased = _stats(_biased_running_var)
+running_stats_updated_in_eval = _stats(_updated_in_eval)
+
+#: subject -> the correct values of a call, by part.
+CORRECT = {"batch_norm": correct_values}

@@ -1,6 +1,7 @@
-"""Known mistakes of the cross-correlation family (corr2d ... corr2d_multi_in_out_1x1) and of
-the functional conv2d, each as the float64 result of the wrong computation (properties.oracles
-under the sum-of-products error model)."""
+"""Recomputations for the cross-correlation family (corr2d ... corr2d_multi_in_out_1x1) and the
+functional conv2d: the correct values of a call, and how each known mistake shows, as the
+float64 result of the wrong computation (properties.oracles under the sum-of-products error
+model). properties.diagnosis.mistakes names them."""
 from __future__ import annotations
 
 import itertools
@@ -8,14 +9,10 @@ import itertools
 import torch
 import torch.nn.functional as F
 
-from properties import oracles
-from properties.diagnosis.core import (F64, Spec, View, half_precision, one_short, pair,
-                                       reshaped, scaled, variant)
+from properties import oracles, oracles_conv
+from properties.diagnosis.core import F64, View, one_short, pair, reshaped, scaled, variant
 from properties.tolerance import Expected, sum_of_products
 from reference import shapes
-
-FLIPPED = "computes convolution (the kernel flipped), not cross-correlation"
-
 
 def _flip(K: torch.Tensor) -> torch.Tensor:
     return K.flip(-2, -1)
@@ -38,17 +35,9 @@ def _kernel_dimension_swapped(view: View):
         yield reshaped(correct, shape)
 
 
-CORR2D = Spec(
-    correct=lambda v: {"result": [_corr2d(v)]},
-    mistakes=[
-        variant("flipped-kernel", FLIPPED,
-                lambda v: [oracles.corr2d(v.params["X"], _flip(v.params["K"]))]),
-        variant("kernel-height-for-width", "the output is sized with the kernel's height "
-                "where its width belongs (or the other way round)", _kernel_dimension_swapped),
-        variant("output-one-short", "the output is one row or column short "
-                "(range(h - kh) instead of range(h - kh + 1))", lambda v: one_short(_corr2d(v))),
-        half_precision(),
-    ])
+corr2d_flipped = variant(lambda v: [oracles.corr2d(v.params["X"], _flip(v.params["K"]))])
+corr2d_kernel_swapped = variant(_kernel_dimension_swapped)
+corr2d_one_short = variant(lambda v: one_short(_corr2d(v)))
 
 
 # --------------------------------------------------------------------------- corr2d_multi_in
@@ -57,23 +46,13 @@ def _multi_in(view: View) -> Expected:
     return oracles.corr2d_multi_in(view.params["X"], view.params["K"])
 
 
-CORR2D_MULTI_IN = Spec(
-    correct=lambda v: {"result": [_multi_in(v)]},
-    mistakes=[
-        variant("channels-averaged", "averages the channels' cross-correlations instead of "
-                "summing them", lambda v: [scaled(_multi_in(v), 1 / v.params["X"].shape[0])]),
-        variant("first-channel-only", "uses only the first input channel (the sum over "
-                "channels is missing)",
-                lambda v: [oracles.corr2d(v.params["X"][0], v.params["K"][0])]),
-        variant("last-channel-only", "keeps only the last channel (the running sum is "
-                "overwritten, not accumulated)",
-                lambda v: [oracles.corr2d(v.params["X"][-1], v.params["K"][-1])]),
-        variant("flipped-kernel", FLIPPED,
-                lambda v: [oracles.corr2d_multi_in(v.params["X"], _flip(v.params["K"]))]),
-        variant("output-one-short", "the output is one row or column short",
-                lambda v: one_short(_multi_in(v))),
-        half_precision(),
-    ])
+multi_in_averaged = variant(lambda v: [scaled(_multi_in(v), 1 / v.params["X"].shape[0])])
+multi_in_first_channel = variant(lambda v: [oracles.corr2d(v.params["X"][0], v.params["K"][0])])
+multi_in_last_channel = variant(
+    lambda v: [oracles.corr2d(v.params["X"][-1], v.params["K"][-1])])
+multi_in_flipped = variant(
+    lambda v: [oracles.corr2d_multi_in(v.params["X"], _flip(v.params["K"]))])
+multi_in_one_short = variant(lambda v: one_short(_multi_in(v)))
 
 
 # --------------------------------------------------------------------------- multi_in_out
@@ -108,22 +87,14 @@ def _per_output(view: View, per_channel):
                         p.value.shape) for p in parts]))
 
 
-CORR2D_MULTI_IN_OUT = Spec(
-    correct=lambda v: {"result": [_multi_in_out(v)]},
-    mistakes=[
-        variant("output-channels-wrong-axis", "stacks the output channels on the wrong axis "
-                "(the result must be (co, oh, ow): torch.stack(..., 0))", _wrong_axis),
-        variant("flipped-kernel", FLIPPED,
-                lambda v: [oracles.corr2d_multi_in_out(v.params["X"], _flip(v.params["K"]))]),
-        variant("channels-averaged", "averages the input channels' cross-correlations "
-                "instead of summing them",
-                lambda v: [scaled(_multi_in_out(v), 1 / v.params["X"].shape[0])]),
-        variant("first-channel-only", "uses only the first input channel",
-                lambda v: [_per_output(v, lambda X, k: oracles.corr2d(X[0], k[0]))]),
-        variant("output-one-short", "the output is one row or column short",
-                lambda v: one_short(_multi_in_out(v))),
-        half_precision(),
-    ])
+multi_in_out_wrong_axis = variant(_wrong_axis)
+multi_in_out_flipped = variant(
+    lambda v: [oracles.corr2d_multi_in_out(v.params["X"], _flip(v.params["K"]))])
+multi_in_out_averaged = variant(
+    lambda v: [scaled(_multi_in_out(v), 1 / v.params["X"].shape[0])])
+multi_in_out_first_channel = variant(
+    lambda v: [_per_output(v, lambda X, k: oracles.corr2d(X[0], k[0]))])
+multi_in_out_one_short = variant(lambda v: one_short(_multi_in_out(v)))
 
 
 # --------------------------------------------------------------------------- 1x1
@@ -152,27 +123,16 @@ def _scrambled_1x1(view: View):
             yield _product(K2, X2, finish)
 
 
-CORR2D_1X1 = Spec(
-    correct=lambda v: {"result": [_multi_in_out(v)]},
-    mistakes=[
-        variant("reshape-scrambles-channels", "a reshape or transpose around the matrix "
-                "product mixes up channels and pixels (K must be (co, ci), X (ci, h*w), "
-                "the product reshaped to (co, h, w))", _scrambled_1x1),
-        variant("channels-averaged", "averages over the input channels instead of summing",
-                lambda v: [scaled(_multi_in_out(v), 1 / v.params["X"].shape[0])]),
-        half_precision(),
-    ])
+one_by_one_scrambled = variant(_scrambled_1x1)
 
 
 # --------------------------------------------------------------------------- conv2d
 
-CONV2D_DEFAULTS = dict(bias=None, stride=1, padding=0, dilation=1, groups=1)
-
 
 def _conv(view: View, **changes) -> Expected:
     p = {**view.params, **changes}
-    return oracles.conv2d(p["input"], p["weight"], p["bias"], stride=p["stride"],
-                          padding=p["padding"], dilation=p["dilation"], groups=p["groups"])
+    return oracles_conv.conv2d(p["input"], p["weight"], p["bias"], stride=p["stride"],
+                               padding=p["padding"], dilation=p["dilation"], groups=p["groups"])
 
 
 def _sides(view: View) -> tuple[int, int, int, int]:
@@ -237,27 +197,18 @@ def _groups_ignored(view: View):
     yield _conv(view, input=view.params["input"][:, :per_group], groups=1)
 
 
-CONV2D = Spec(
-    correct=lambda v: {"result": [_conv(v)]},
-    mistakes=[
-        variant("flipped-kernel", FLIPPED,
-                lambda v: [_conv(v, weight=_flip(v.params["weight"]))]),
-        variant("stride-ignored", "ignores the stride (computes stride 1)",
-                lambda v: [_conv(v, stride=1)] if pair(v.params["stride"]) != (1, 1) else []),
-        variant("dilation-ignored", "ignores the dilation (computes dilation 1)",
-                _dilation_ignored),
-        variant("output-one-short", "the output is one row or column short",
-                lambda v: one_short(_conv(v))),
-        variant("padding-one-side", "pads on one side only (top/left or bottom/right) "
-                "instead of both", _one_side),
-        variant("padding-hw-swapped", "pads the height by the width's padding and the width "
-                "by the height's", _hw_swapped),
-        variant("groups-ignored", "ignores groups: every output channel reads the first "
-                "group's input channels", _groups_ignored),
-        half_precision(),
-    ])
+conv_flipped = variant(lambda v: [_conv(v, weight=_flip(v.params["weight"]))])
+conv_stride_ignored = variant(
+    lambda v: [_conv(v, stride=1)] if pair(v.params["stride"]) != (1, 1) else [])
+conv_dilation_ignored = variant(_dilation_ignored)
+conv_one_short = variant(lambda v: one_short(_conv(v)))
+conv_padding_one_side = variant(_one_side)
+conv_padding_hw_swapped = variant(_hw_swapped)
+conv_groups_ignored = variant(_groups_ignored)
 
-SPECS = {"corr2d": CORR2D, "corr2d_multi_in": CORR2D_MULTI_IN,
-         "corr2d_multi_in_out": CORR2D_MULTI_IN_OUT, "corr2d_multi_in_out_1x1": CORR2D_1X1,
-         "conv2d": CONV2D}
-DEFAULTS = {"conv2d": CONV2D_DEFAULTS}
+#: subject -> the correct values of a call, by part.
+CORRECT = {"corr2d": lambda v: {"result": [_corr2d(v)]},
+           "corr2d_multi_in": lambda v: {"result": [_multi_in(v)]},
+           "corr2d_multi_in_out": lambda v: {"result": [_multi_in_out(v)]},
+           "corr2d_multi_in_out_1x1": lambda v: {"result": [_multi_in_out(v)]},
+           "conv2d": lambda v: {"result": [_conv(v)]}}

@@ -1,6 +1,7 @@
-"""Known mistakes of pooling: the textbook's pool2d and the functional max_pool2d /
-avg_pool2d, each as the float64 result of the wrong computation (max pooling exact, average
-pooling under the sum-of-products bound of properties.oracles_pool)."""
+"""Recomputations for pooling, the textbook's pool2d and the functional max_pool2d /
+avg_pool2d: the correct values of a call, and how each known mistake shows, as the float64
+result of the wrong computation (max pooling exact, average pooling under the sum-of-products
+bound of properties.oracles_pool). properties.diagnosis.mistakes names them."""
 from __future__ import annotations
 
 import math
@@ -9,16 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from properties import oracles_pool
-from properties.diagnosis.core import (F64, Spec, View, half_precision, one_short, pair,
-                                       reshaped, scaled, variant)
+from properties.diagnosis.core import F64, View, one_short, pair, reshaped, scaled, variant
+from properties.results import is_none
 from properties.tolerance import Expected, sum_of_products
-
-PADDING_ONE_SIDE = "pads on one side only (top/left or bottom/right) instead of both"
-PADDING_SWAPPED = "pads the height by the width's padding and the width by the height's"
-DEFAULT_STRIDE = "uses stride 1 when no stride is given (the default stride is the kernel size)"
-CEIL_KEPT = ("keeps a ceil-mode window that starts in the right/bottom padding (torch drops "
-             "it: the last window must start inside the input or the left padding)")
-
 
 # --------------------------------------------------------------------------- pool2d
 
@@ -39,40 +33,31 @@ def _when_mode(mode: str):
     return lambda view: view.params["mode"] == mode
 
 
-POOL2D = Spec(
-    correct=lambda v: {"result": [_pool2d(v)]},
-    mistakes=[
-        variant("avg-computes-min", "'avg' computes the window minimum, not the mean",
-                lambda v: [_exact_plane(oracles_pool.min_pool2d(
-                    _batch(v.params["X"]), pair(v.params["pool_size"]), 1))],
-                when=_when_mode("avg")),
-        variant("avg-computes-sum", "'avg' computes the window sum, not the mean (divide by "
-                "the window size)",
-                lambda v: [scaled(_pool2d(v), math.prod(pair(v.params["pool_size"])))],
-                when=_when_mode("avg")),
-        variant("avg-computes-max", "'avg' computes the maximum (the mode is ignored)",
-                lambda v: [_pool2d(v, "max")], when=_when_mode("avg")),
-        variant("max-computes-avg", "'max' computes the mean (the modes are swapped)",
-                lambda v: [_pool2d(v, "avg")], when=_when_mode("max")),
-        variant("max-of-absolute-values", "'max' takes the maximum of the absolute values "
-                "(negative inputs lose their sign)",
-                lambda v: [_exact_plane(F.max_pool2d(_batch(v.params["X"]).abs(),
-                                                     pair(v.params["pool_size"]), 1))],
-                when=_when_mode("max")),
-        variant("mode-name-unrecognised", "the mode name is not recognised, so the output "
-                "keeps its initial zeros (compare mode == 'max' / 'avg' exactly)",
-                lambda v: [Expected.exact(torch.zeros_like(_pool2d(v).value))]),
-        variant("output-one-short", "the output is one row or column short",
-                lambda v: one_short(_pool2d(v))),
-        half_precision(),
-    ])
+pool2d_avg_min = variant(lambda v: [_exact_plane(oracles_pool.min_pool2d(
+    _batch(v.params["X"]), pair(v.params["pool_size"]), 1))], when=_when_mode("avg"))
+pool2d_avg_sum = variant(lambda v: [scaled(_pool2d(v), math.prod(pair(v.params["pool_size"])))],
+                         when=_when_mode("avg"))
+pool2d_avg_max = variant(lambda v: [_pool2d(v, "max")], when=_when_mode("avg"))
+pool2d_max_avg = variant(lambda v: [_pool2d(v, "avg")], when=_when_mode("max"))
+pool2d_max_abs = variant(lambda v: [_exact_plane(F.max_pool2d(
+    _batch(v.params["X"]).abs(), pair(v.params["pool_size"]), 1))], when=_when_mode("max"))
+pool2d_zeros = variant(lambda v: [Expected.exact(torch.zeros_like(_pool2d(v).value))])
+
+
+def pool2d_mode_none(view: View) -> bool:
+    """Mode 'avg' returned None: no branch of the mode test matched, nothing was returned."""
+    return view.params["mode"] == "avg" and is_none(view.result.returned)
+
+
+def pool2d_mode_unrecognised(view: View) -> bool:
+    """The output kept its initial zeros, or nothing was returned for mode 'avg'."""
+    return pool2d_zeros(view) or pool2d_mode_none(view)
+
+
+pool2d_one_short = variant(lambda v: one_short(_pool2d(v)))
 
 
 # --------------------------------------------------------------------------- functional
-
-MAX_DEFAULTS = dict(stride=None, padding=0, dilation=1, ceil_mode=False)
-AVG_DEFAULTS = dict(stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                    divisor_override=None)
 
 
 def _max(view: View, **changes) -> Expected:
@@ -169,48 +154,31 @@ def _default_stride_one(oracle):
         and pair(v.params["kernel_size"]) != (1, 1) else []
 
 
-MAX_POOL2D = Spec(
-    correct=lambda v: {"result": [_max(v)]},
-    mistakes=[
-        variant("max-pool-pads-with-zero", "pads with zeros instead of −∞, so an all-negative "
-                "window at the border gives 0",
-                lambda v: [Expected.exact(oracles_pool.zero_padded_max_pool2d(
-                    v.params["input"], v.params["kernel_size"], v.params["stride"],
-                    v.params["padding"], v.params["dilation"], v.params["ceil_mode"]))]
-                if _padded(v) else []),
-        variant("ceil-window-in-padding-kept", CEIL_KEPT, _ceil_kept(_max)),
-        variant("default-stride-one", DEFAULT_STRIDE, _default_stride_one(_max)),
-        variant("dilation-ignored", "ignores the dilation (computes dilation 1)",
-                lambda v: [_max(v, dilation=1)] if pair(v.params["dilation"]) != (1, 1) else []),
-        variant("output-one-short", "the output is one row or column short",
-                lambda v: one_short(_max(v))),
-        variant("padding-one-side", PADDING_ONE_SIDE, _one_side(_manual_max)),
-        variant("padding-hw-swapped", PADDING_SWAPPED, _hw_swapped(_manual_max)),
-        variant("max-of-absolute-values", "takes the maximum of the absolute values",
-                lambda v: [_max(v, input=v.params["input"].abs())]),
-    ])
+max_pads_with_zero = variant(lambda v: [Expected.exact(oracles_pool.zero_padded_max_pool2d(
+    v.params["input"], v.params["kernel_size"], v.params["stride"], v.params["padding"],
+    v.params["dilation"], v.params["ceil_mode"]))] if _padded(v) else [])
+max_ceil_kept = variant(_ceil_kept(_max))
+max_default_stride_one = variant(_default_stride_one(_max))
+max_dilation_ignored = variant(
+    lambda v: [_max(v, dilation=1)] if pair(v.params["dilation"]) != (1, 1) else [])
+max_one_short = variant(lambda v: one_short(_max(v)))
+max_padding_one_side = variant(_one_side(_manual_max))
+max_padding_hw_swapped = variant(_hw_swapped(_manual_max))
+max_of_absolute_values = variant(lambda v: [_max(v, input=v.params["input"].abs())])
 
-AVG_POOL2D = Spec(
-    correct=lambda v: {"result": [_avg(v)]},
-    mistakes=[
-        variant("divisor-override-ignored", "ignores divisor_override (divides by the window "
-                "size instead)", lambda v: [_avg(v, divisor_override=None)]
-                if v.params["divisor_override"] else []),
-        variant("count-include-pad-ignored", "ignores count_include_pad (the padding is "
-                "counted in the divisor, or not, whatever the flag says)",
-                lambda v: [_avg(v, count_include_pad=not v.params["count_include_pad"])]
-                if _padded(v) and not v.params["divisor_override"] else []),
-        variant("ceil-window-in-padding-kept", CEIL_KEPT, _ceil_kept(_avg)),
-        variant("default-stride-one", DEFAULT_STRIDE, _default_stride_one(_avg)),
-        variant("output-one-short", "the output is one row or column short",
-                lambda v: one_short(_avg(v))),
-        variant("padding-one-side", PADDING_ONE_SIDE, _one_side(_manual_avg)),
-        variant("padding-hw-swapped", PADDING_SWAPPED, _hw_swapped(_manual_avg)),
-        variant("avg-computes-sum", "computes the window sum, not the mean",
-                lambda v: [_avg(v, divisor_override=1)]),
-        half_precision(),
-    ])
+avg_divisor_override_ignored = variant(
+    lambda v: [_avg(v, divisor_override=None)] if v.params["divisor_override"] else [])
+avg_count_include_pad_ignored = variant(
+    lambda v: [_avg(v, count_include_pad=not v.params["count_include_pad"])]
+    if _padded(v) and not v.params["divisor_override"] else [])
+avg_ceil_kept = variant(_ceil_kept(_avg))
+avg_default_stride_one = variant(_default_stride_one(_avg))
+avg_one_short = variant(lambda v: one_short(_avg(v)))
+avg_padding_one_side = variant(_one_side(_manual_avg))
+avg_padding_hw_swapped = variant(_hw_swapped(_manual_avg))
+avg_computes_sum = variant(lambda v: [_avg(v, divisor_override=1)])
 
-SPECS = {"pool2d": POOL2D, "max_pool2d": MAX_POOL2D, "avg_pool2d": AVG_POOL2D}
-DEFAULTS = {"pool2d": dict(mode="max"), "max_pool2d": MAX_DEFAULTS,
-            "avg_pool2d": AVG_DEFAULTS}
+#: subject -> the correct values of a call, by part.
+CORRECT = {"pool2d": lambda v: {"result": [_pool2d(v)]},
+           "max_pool2d": lambda v: {"result": [_max(v)]},
+           "avg_pool2d": lambda v: {"result": [_avg(v)]}}

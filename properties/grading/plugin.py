@@ -13,6 +13,9 @@ It adds four options, all used by `python -m properties.grade` only:
                           "failure": {...} | null}
                          {"event": "finished", "exitstatus": N, "report_hmac": ...,
                           "events_hmac": ...}
+                         or, when the target could not be loaded (a usage error, no test ran):
+                         {"event": "load-error", "kind": "error" | "timeout" | "crash",
+                          "message": ...}
                          The grader reads it to keep the names a run finished when the run
                          is stopped at its time limit, and to cross-check --report-json.
 --grade-secrets-stdin    read the run's secrets from standard input (one JSON line:
@@ -43,7 +46,7 @@ import pytest
 
 from properties.grading import reaper
 from properties.grading.safefile import create_new
-from properties.report import FAILURE_KEY, SUBJECT_KEY, decoded_properties
+from properties.outcomes import FAILURE_FIELDS, outcome_of
 
 GRADE_PROFILE = "convcheck-grade"
 
@@ -172,26 +175,21 @@ class EventLog:
                     "defined": list(getattr(target, "defined", []))})
 
     def pytest_runtest_logreport(self, report):
-        # Counted exactly as properties.report.ReportCollector counts.
-        props = dict(decoded_properties(report))
-        subject = props.get(SUBJECT_KEY)
-        if subject is None:
+        found = outcome_of(report)  # what properties.report counts, read the same way
+        if found is None or not found.counted:
             return
-        if not (report.when == "call" or (report.when == "setup" and not report.passed)):
-            return
-        outcome = "passed" if report.passed else "skipped" if report.skipped else "failed"
-        failure = None
-        if outcome == "failed":
-            failure = props.get(FAILURE_KEY) or {
-                "culprit": subject, "property": report.head_line or "property",
-                "message": _last_line(report.longreprtext), "diagnosis": None,
-                "example": None}
-        culprit = (failure or {}).get("culprit") or subject
-        self.write({"event": "test", "subject": subject, "culprit": culprit,
-                    "outcome": outcome,
-                    "failure": None if failure is None else
-                    {k: failure.get(k) for k in ("property", "message", "diagnosis",
-                                                 "example")}})
+        self.write({"event": "test", "subject": found.subject, "culprit": found.culprit,
+                    "outcome": found.outcome,
+                    "failure": None if found.failure is None else
+                    {k: found.failure.get(k) for k in FAILURE_FIELDS}})
+
+    def pytest_unconfigure(self, config):
+        """A target that could not be loaded ends the run before any test (a usage error):
+        the record says so, with what happened (properties.contract.TargetLoadError.kind)."""
+        problem = getattr(config, "convcheck_load_error", None)
+        if problem is not None and not self.handle.closed:
+            self.write({"event": "load-error", **problem})
+            self.handle.close()
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):
@@ -203,8 +201,3 @@ class EventLog:
                 record["report_hmac"] = report_signature(self.key, collector.as_json())
         self.write(record)
         self.handle.close()
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in (text or "").splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""

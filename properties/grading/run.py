@@ -240,9 +240,6 @@ class Run:
             return True
         return False
 
-    def elapsed(self, now: float | None = None) -> float:
-        return (time.monotonic() if now is None else now) - self.started
-
     def kill(self) -> None:
         """Kill the run's whole process group."""
         if self.process is None:

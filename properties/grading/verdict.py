@@ -9,8 +9,10 @@ Row status
 
 Name status (a sheet cell): pass, fail, missing (not defined), timeout (a call did not
 return, or the run stopped before the name was finished), crash (the process running the
-submission died, or ran out of memory, during a call of that name), error (the whole row is
-an error, or no property of the name ran).
+submission died during a call of that name), memory (a call of it ran out of memory), error
+(the whole row is an error, no property of the name ran, or the suite broke checking it).
+A failing name's status comes from its failures' kinds (properties.failures), set where each
+failure happened, never from their words.
 
 A report is trusted only if: it exists and parses; its "target" is this submission; it lists
 every graded name with a known status; the run's own record (grade_plugin's events, written
@@ -36,20 +38,15 @@ from properties.grading.run import RunOutcome
 from properties.grading.submissions import Submission
 
 ROW_STATUSES = ("ok", "timeout", "crash", "error")
-NAME_STATUSES = ("pass", "fail", "missing", "timeout", "crash", "error")
+NAME_STATUSES = ("pass", "fail", "missing", "timeout", "crash", "memory", "error")
 REPORT_STATUSES = ("pass", "fail", "missing")
 
-#: Properties properties.target files a misbehaving call under.
-TIMEOUT_PROPERTY = "returns within the time limit"
-CRASH_PROPERTY = "runs without crashing"
-#: Messages of a call that ran out of memory (Python, torch's allocator, C++).
-OUT_OF_MEMORY = ("MemoryError", "can't allocate memory", "not enough memory", "bad_alloc",
-                 "Cannot allocate memory")
-LOAD_ERROR_MARK = "convcheck: cannot load target"
+#: A failing name's status, from the kinds of its failures (properties.failures), in order
+#: of precedence; any other kind is "fail".
+KIND_STATUSES = (("timeout", "timeout"), ("memory", "memory"), ("crash", "crash"),
+                 ("error", "error"))
 #: Where the suite lives; a run's private copy of it is named so in messages.
 PROJECT = str(Path(__file__).resolve().parents[2])
-#: How properties.target words a load that never finished.
-LOAD_TIMEOUT_MARK = "loading did not return within"
 
 
 @dataclass
@@ -138,14 +135,10 @@ def sanitise(value, replacements: list[tuple[str, str]]):
 
 
 def failed_status(failures: list[dict]) -> str:
-    """fail, timeout or crash, from a failing name's failures."""
-    properties = {f.get("property") for f in failures if isinstance(f, dict)}
-    if TIMEOUT_PROPERTY in properties:
-        return "timeout"
-    messages = " ".join(str(f.get("message", "")) for f in failures if isinstance(f, dict))
-    if CRASH_PROPERTY in properties or any(mark in messages for mark in OUT_OF_MEMORY):
-        return "crash"
-    return "fail"
+    """fail, timeout, memory, crash or error, from the kinds of a failing name's failures
+    (KIND_STATUSES), never from their words."""
+    kinds = {f.get("kind") for f in failures if isinstance(f, dict)}
+    return next((status for kind, status in KIND_STATUSES if kind in kinds), "fail")
 
 
 def _tail_lines(output: str, count: int = 40) -> str:
@@ -153,15 +146,16 @@ def _tail_lines(output: str, count: int = 40) -> str:
 
 
 def usage_error_line(output: str) -> str | None:
-    """The usage-error line pytest printed (exit status 4), without its 'ERROR: ' prefix."""
+    """The last usage-error line pytest printed (exit status 4), without its 'ERROR: '
+    prefix: shown as the reason, when the run's record does not say more."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if LOAD_ERROR_MARK in line:
-            return line[line.index(LOAD_ERROR_MARK):]
-    for line in reversed(lines):
-        if line.startswith("ERROR:"):
-            return line.removeprefix("ERROR:").strip()
-    return None
+    return next((line.removeprefix("ERROR:").strip() for line in reversed(lines)
+                 if line.startswith("ERROR:")), None)
+
+
+def load_error(events: list[dict]) -> dict | None:
+    """The run's record of a target that could not be loaded (kind, message), if any."""
+    return next((e for e in events if e.get("event") == "load-error"), None)
 
 
 def _signal_name(number: int) -> str:
@@ -193,9 +187,10 @@ def judge(submission: Submission, outcome: RunOutcome, names: list[str], *,
         _partial(verdict, record, names, submission, "timeout",
                  f"did not finish within the time limit of {timeout:g} s")
     elif code == 4:
-        line = usage_error_line(output)
+        problem = load_error(sanitise(outcome.events, replacements))
+        line = str(problem["message"]) if problem else usage_error_line(output)
         _error(verdict, line or "the suite could not start (usage error, exit status 4)")
-        if line and LOAD_ERROR_MARK in line and LOAD_TIMEOUT_MARK in line:
+        if problem and problem.get("kind") == "timeout":
             verdict.status = "timeout"
             verdict.names = {n: "timeout" for n in names}
     elif code is not None and code < 0:

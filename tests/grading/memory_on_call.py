@@ -1,7 +1,7 @@
 """corr2d asks for far more memory than the limit allows (a shape mix-up making a huge
 tensor); pool2d is correct and must still be graded.
 
-convcheck-grade: status=ok corr2d=crash pool2d=pass
+convcheck-grade: status=ok corr2d=memory pool2d=pass
 """
 import torch
 

@@ -1,0 +1,108 @@
+"""A test's outcome about a contract name, as data, from its pytest report.
+
+A test about a contract name carries, in its report's user_properties, JSON strings (so that
+`--junitxml` shows them as JSON, and xdist carries them from its workers):
+
+    ("convcheck-subject", '"corr2d"')              the name the test is about
+    ("convcheck-failure", '{"culprit": ..., ...}')  when it failed: `failure_record`
+    ("convcheck-note", '["corr2d", "text"]')        accepted conventions its calls noted
+
+`annotate` writes them (properties.session, as each test's report is made, on the report and
+on the item, as pytest's record_property does, so --junitxml writes them); `outcome_of`
+reads them back, the one reading both the report card and --report-json (properties.report)
+and the grader's record of a run (properties.grading.plugin) count from.
+
+A failure record: {"culprit", "property", "message", "diagnosis", "example", "kind"}, where
+`culprit` is the name the failure is filed under and `kind` what happened
+(properties.failures.KINDS, or "error" when the suite's own check broke).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from properties.failures import PropertyFailure
+
+SUBJECT_KEY = "convcheck-subject"
+FAILURE_KEY = "convcheck-failure"
+NOTE_KEY = "convcheck-note"
+#: The fields of a failure in --report-json (the culprit is where it is filed).
+FAILURE_FIELDS = ("property", "message", "diagnosis", "example", "kind")
+#: The kind of a failure that is the suite's own error, not the target's.
+SUITE_ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one test report says about its contract name.
+
+    counted   whether this report decides the test's outcome (the call, or a setup that did
+              not pass): the other phases only carry notes
+    outcome   'passed', 'failed' or 'skipped'
+    """
+    subject: str
+    counted: bool
+    outcome: str
+    culprit: str
+    failure: dict | None
+    notes: tuple[tuple[str, str], ...]
+    skip_reason: str
+
+
+def failure_record(failure: PropertyFailure, title: str) -> dict:
+    """A PropertyFailure as data (the property's title when the failure names none)."""
+    return {"culprit": failure.culprit, "property": failure.prop or title,
+            "message": failure.one_line(), "diagnosis": failure.diagnosis,
+            "example": failure.example, "kind": failure.kind}
+
+
+def error_record(subject: str, title: str, exc: BaseException) -> dict:
+    """An exception the suite's own code raised while checking `subject`."""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return {"culprit": subject, "property": title, "message": f"{type(exc).__name__}: {first}",
+            "diagnosis": None, "example": None, "kind": SUITE_ERROR}
+
+
+def annotate(report, subject: str, failure: dict | None = None,
+             notes: list[tuple[str, str]] = (), item=None) -> None:
+    """Write the subject, the failure and the notes into the report and the item (module
+    docstring)."""
+    entries = [(SUBJECT_KEY, json.dumps(subject))]
+    entries += [(NOTE_KEY, json.dumps(list(note))) for note in notes]
+    if failure is not None:
+        entries.append((FAILURE_KEY, json.dumps(failure, sort_keys=True)))
+    for holder in (report, item):
+        if holder is not None:
+            holder.user_properties.extend(e for e in entries
+                                          if e[0] != SUBJECT_KEY or e not in holder.user_properties)
+
+
+def outcome_of(report) -> Outcome | None:
+    """The outcome a test report records about its contract name; None for a test that is
+    about no name (the suite's self-tests)."""
+    values: dict[str, list] = {}
+    for key, value in report.user_properties:
+        if key in (SUBJECT_KEY, FAILURE_KEY, NOTE_KEY):
+            values.setdefault(key, []).append(json.loads(value))
+    if SUBJECT_KEY not in values:
+        return None
+    subject = values[SUBJECT_KEY][0]
+    notes = tuple(tuple(note) for note in values.get(NOTE_KEY, ()))
+    counted = report.when == "call" or (report.when == "setup" and not report.passed)
+    outcome = "passed" if report.passed else "skipped" if report.skipped else "failed"
+    failure = None
+    if counted and outcome == "failed":
+        failure = (values.get(FAILURE_KEY) or [None])[0] or {
+            "culprit": subject, "property": report.head_line or "property",
+            "message": _last_line(report.longreprtext), "diagnosis": None, "example": None,
+            "kind": SUITE_ERROR}
+    skip_reason = ""
+    if counted and outcome == "skipped" and isinstance(report.longrepr, tuple):
+        skip_reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+    culprit = (failure or {}).get("culprit") or subject
+    return Outcome(subject, counted, outcome, culprit, failure, notes, skip_reason)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
