@@ -143,13 +143,15 @@ class TreeWatch:
     """A daemon thread that ends a tree when its processes together pass a limit.
 
     `exceeded` then says which limit, in words for a student ("its processes together used
-    more than 3072 MB of memory")."""
+    more than 3072 MB of memory"), and `exceeded_limit` which one, as data ("memory",
+    "processes" or "cpu")."""
 
     INTERVAL = 0.5
 
     def __init__(self, members: Callable[[], set[int]], limits: TreeLimits):
         self.members, self.limits = members, limits
         self.exceeded: str | None = None
+        self.exceeded_limit: str | None = None
         self._stop = threading.Event()
         self._seen_cpu: dict[int, float] = {}
         self._thread = threading.Thread(target=self._run, name="convcheck-tree-watch",
@@ -165,29 +167,29 @@ class TreeWatch:
         if self._thread.is_alive():
             self._thread.join(5)
 
-    def check(self) -> str | None:
-        """One sample: the limit the tree is past, or None."""
+    def check(self) -> tuple[str, str] | None:
+        """One sample: (the limit the tree is past, in words), or None."""
         pids = self.members()
         limits = self.limits
         if limits.processes is not None and len(pids) > limits.processes:
-            return f"started more than {limits.processes} processes"
+            return "processes", f"started more than {limits.processes} processes"
         if limits.memory_bytes is not None:
             used = sum(memory_bytes(pid) for pid in pids)
             if used > limits.memory_bytes:
-                return (f"its processes together used more than "
-                        f"{limits.memory_bytes / 2**20:.0f} MB of memory")
+                return "memory", (f"its processes together used more than "
+                                  f"{limits.memory_bytes / 2**20:.0f} MB of memory")
         if limits.cpu_seconds is not None:
             for pid in pids:  # a process that ended keeps what it had used
                 self._seen_cpu[pid] = max(self._seen_cpu.get(pid, 0.0), cpu_seconds(pid))
             if sum(self._seen_cpu.values()) > limits.cpu_seconds:
-                return (f"its processes together used more than {limits.cpu_seconds:g} s of "
-                        "CPU time")
+                return "cpu", (f"its processes together used more than "
+                               f"{limits.cpu_seconds:g} s of CPU time")
         return None
 
     def _run(self) -> None:
         while not self._stop.wait(self.INTERVAL):
-            reason = self.check()
-            if reason is not None:
-                self.exceeded = reason
+            found = self.check()
+            if found is not None:
+                self.exceeded_limit, self.exceeded = found
                 kill(self.members)
                 return

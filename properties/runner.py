@@ -68,7 +68,12 @@ class TargetTimedOut(Exception):
 
 
 class TargetCrashed(Exception):
-    """The worker process running the target died."""
+    """The worker process running the target died; `out_of_memory` when it was stopped for
+    using more memory than it may."""
+
+    def __init__(self, message: str, out_of_memory: bool = False):
+        super().__init__(message)
+        self.out_of_memory = out_of_memory
 
 
 class TargetForbidden(Exception):
@@ -253,7 +258,8 @@ class WorkerRunner:
             self.close()
             if stopped:
                 raise TargetCrashed(f"the process running the target was stopped: "
-                                    f"{stopped}") from None
+                                    f"{stopped}",
+                                    self._watch.exceeded_limit == "memory") from None
             raise TargetCrashed(f"the process running the target died (exit code {code})") \
                 from None
         if payload.startswith(b"load-error:"):

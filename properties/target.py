@@ -142,7 +142,7 @@ class Target:
         except TargetTimedOut as exc:
             self._unresponsive(blame, "timeout", str(exc))
         except TargetCrashed as exc:
-            self._unresponsive(blame, "crash", str(exc))
+            self._unresponsive(blame, "memory" if exc.out_of_memory else "crash", str(exc))
 
     def _unresponsive(self, blame: str, kind: str, message: str):
         """Fail `blame` now, and every later call of it at once."""
