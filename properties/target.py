@@ -181,7 +181,7 @@ class Target:
         except PropertyFailure as failure:
             # One failure format for everything: a call that raised, hung or crashed shows the
             # call and the script that makes it too.
-            failure.details.insert(0, f"called: {description}")
+            failure.details.append(f"called: {description}")  # shown first (report.py)
             failure.example = failure.example or example
             raise
         result = CallResult(name, returned, description, example, args=pristine[0],
