@@ -1,6 +1,7 @@
 """The wheel, as a user gets it: built from a copy of the project, installed (not editable)
 into a fresh virtual environment, and used from folders outside the project — `convcheck
-../x/student.py`, `convcheck nb.ipynb`, `convcheck grade subs/*`.
+../x/student.py`, `convcheck nb.ipynb`, `convcheck grade subs/*` — and as Gradescope uses it
+(docs/gradescope/setup.sh and run_autograder).
 
 Marked `packaging` and left out of the default run (it installs torch into a new environment:
 minutes, and the package registry); `.ci/run` runs it as its own step:
@@ -9,6 +10,7 @@ minutes, and the package registry); `.ci/run` runs it as its own step:
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import shutil
@@ -25,8 +27,6 @@ pytestmark = pytest.mark.packaging
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = PROJECT / "tests" / "grading"
-#: torch pinned to the CPU build the README names (an unpinned torch may pull a CUDA build).
-TORCH = "torch==2.13.0"
 #: What a fresh clone does not have.
 NOT_IN_A_CLONE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info", "build",
                                         "dist", ".hypothesis", ".pytest_cache", ".tox",
@@ -41,12 +41,14 @@ class Installed:
 
     def env(self) -> dict[str, str]:
         """The caller's environment with the new venv first on PATH and nothing pointing at
-        the project or choosing a target."""
+        the project or choosing a target; AUTOGRADER for the Gradescope scripts."""
         env = {k: v for k, v in os.environ.items()
-               if k not in ("PYTHONPATH", "VIRTUAL_ENV", "CONVCHECK_TARGET", "PYTHONHOME")
+               if k not in ("PYTHONPATH", "VIRTUAL_ENV", "CONVCHECK_TARGET", "PYTHONHOME",
+                            "TORCH_INDEX")
                and not k.startswith("PYTEST_")}
         env["PATH"] = f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         env["CI"] = "true"
+        env["AUTOGRADER"] = str(self.venv.parent)
         return env
 
     def run(self, cwd: Path, *command: str, timeout: float = 900):
@@ -63,21 +65,25 @@ def _check(done: subprocess.CompletedProcess) -> None:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Installed:
-    """`pip install .` as a user does it, in two steps so the wheel can be inspected."""
+    """`pip install .` as a user does it, in two steps so the wheel can be inspected: the wheel
+    built from a copy of the project, then installed into a fresh venv with torch pinned — by
+    docs/gradescope/setup.sh, in a folder laid out as Gradescope's /autograder, so the same
+    install also proves the Gradescope scripts."""
     work = tmp_path_factory.mktemp("packaging")
     clone = work / "clone"
     shutil.copytree(PROJECT, clone, ignore=NOT_IN_A_CLONE)
+    source = work / "autograder" / "source"
     _check(subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                           str(work / "dist"), str(clone)], capture_output=True, text=True,
+                           str(source), str(clone)], capture_output=True, text=True,
                           timeout=900))
-    wheel, = (work / "dist").glob("convcheck-*.whl")
-    _check(subprocess.run([sys.executable, "-m", "venv", str(work / "venv")],
-                          capture_output=True, text=True, timeout=300))
-    installed = Installed(wheel=wheel, venv=work / "venv", work=work / "elsewhere")
-    installed.work.mkdir()
-    _check(installed.run(work, str(installed.venv / "bin" / "python"), "-m", "pip", "install",
-                         "-q", TORCH, str(wheel), timeout=1800))
+    wheel, = source.glob("convcheck-*.whl")
+    for script in ("setup.sh", "run_autograder"):
+        shutil.copy(clone / "docs" / "gradescope" / script, source / script)
     shutil.rmtree(clone)
+    installed = Installed(wheel=wheel, venv=work / "autograder" / "venv",
+                          work=work / "elsewhere")
+    installed.work.mkdir()
+    _check(installed.run(work, "bash", str(source / "setup.sh"), timeout=1800))
     return installed
 
 
@@ -158,3 +164,18 @@ def test_convcheck_grade_with_the_shipped_scheme(installed):
     assert syntax["status"] == "error" and "SyntaxError" in syntax["reason"]
     feedback = (folder / "feedback" / "flipped.py.md").read_text()
     assert "fail: flipped-kernel" in feedback
+
+
+def test_the_gradescope_scripts_grade_a_submission(installed):
+    """run_autograder, as Gradescope runs it once per submission, on a buggy notebook:
+    results.json with a test per graded name, corr2d failed with its mistake named."""
+    root = installed.venv.parent
+    (root / "submission").mkdir()
+    shutil.copy(FIXTURES / "notebooks" / "buggy_kernel_height.ipynb",
+                root / "submission" / "hw6.ipynb")
+    _check(installed.run(installed.work, "bash", str(root / "source" / "run_autograder")))
+    data = json.loads((root / "results" / "results.json").read_text())
+    tests = {t["name"]: t for t in data["tests"]}
+    assert tests["corr2d"]["status"] == "failed" and tests["pool2d"]["status"] == "passed"
+    assert "kernel-height-for-width" in tests["corr2d"]["output"]
+    assert data["score"] == tests["pool2d"]["max_score"] > 0

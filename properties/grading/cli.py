@@ -1,12 +1,13 @@
-"""`python -m properties.grade SUBMISSION...`: grade a whole class.
+"""`convcheck grade SUBMISSION...` (also `python -m properties.grade`): grade a whole class.
 
 Runs the suite once per submission (a `.py` file, an `.ipynb` notebook, or a folder of them:
 one row per file), each in its own process group with a wall-clock and a memory limit,
 several at a time, the submission's code in the suite's isolated worker so it can never touch
 the judge; writes grades.csv and grades.json, per-student Markdown feedback on request, and a
-class summary. See README.md ("Grading a class").
+class summary; with --gradescope, Gradescope's results.json; with --shard K/N, one N-th of the
+class, and --merge puts the shards together. See README.md ("Grading a class").
 
-    python -m properties.grade submissions/ --jobs 4 --out results --feedback results/feedback
+    convcheck grade submissions/ --jobs 4 --out results --feedback results/feedback
 
 The submissions' code runs in a sandbox (--sandbox, grade_confinement: bubblewrap, else a uid
 of its own when root, else a loud "not sandboxed"), with inputs drawn from a secret seed
@@ -17,7 +18,8 @@ Modules: grade_config (points, TOML), grade_submissions (what is graded), grade_
 (the judge-side pytest plugin), grade_reaper (processes runs leave behind), grade_verdict (what
 a run means, tamper checks), grade_watch (the suite snapshot, watched files), grade_safefile
 (reading what a submission may have replaced), grade_journal (--resume), grade_sheet (CSV,
-JSON, summary), grade_feedback (Markdown), grade_progress (stderr).
+JSON, summary), grade_feedback (Markdown), grade_progress (stderr), gradescope (results.json),
+shards (--shard, --merge).
 
 Exit status: 0 when the sheet was written, 2 for a usage error (or no sandbox with
 --require-sandbox), 130 when interrupted (the finished submissions are in the journal: run
@@ -41,10 +43,14 @@ from properties.grading import reaper
 from properties.grading.confinement import NotSandboxed, decide, hidden
 from properties.grading.config import ConfigError, GradingConfig, load_config
 from properties.grading.feedback import write_feedback
+from properties.grading.gradescope import (VISIBILITIES, results, unusable_results,
+                                           write_results)
 from properties.grading.journal import Journal, default_path, recorded_seed, run_key
 from properties.grading.progress import Progress
 from properties.grading.run import CatalogProbe, Run, RunSettings
 from properties.grading.seed import new_seed, store_seed, stored_seed
+from properties.grading.shards import (SHARD_KEY, ShardError, in_shard, merge, parse_shard,
+                                       shard_settings)
 from properties.grading.sheet import CSV_NAME, JSON_NAME, summary, summary_lines, write_sheet
 from properties.grading.submissions import Submission, SubmissionError, discover, file_digest
 from properties.grading.verdict import Verdict, judge
@@ -116,6 +122,18 @@ def parser(prog: str = "python -m properties.grade") -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="the seed of the inputs drawn (default: the one stored in the output "
                         "folder by an earlier grading, else a new secret one)")
+    p.add_argument("--shard", default=None, metavar="K/N",
+                   help="grade only shard K of N of the submissions (split by a hash of their "
+                        "identifiers; give every shard the same arguments and --seed), for "
+                        "--merge")
+    p.add_argument("--merge", default=None, metavar="OUT",
+                   help="merge the output folders of the N shards, given as the SUBMISSION "
+                        "arguments, into OUT: the files one run over the class writes")
+    p.add_argument("--gradescope", default=None, metavar="RESULTS_JSON",
+                   help="also write Gradescope's results.json for the one submission graded "
+                        "(the SUBMISSION arguments must name exactly one file)")
+    p.add_argument("--gradescope-visibility", default="visible", choices=VISIBILITIES,
+                   help="when students see the Gradescope results (default: visible)")
     return p
 
 
@@ -272,11 +290,28 @@ def _lock(path: Path):
 def main(argv: list[str] | None = None, prog: str = "python -m properties.grade") -> int:
     """The command (`convcheck grade` passes its own `prog` for the usage lines)."""
     args = parser(prog).parse_args(argv)
+    if args.merge:
+        return _merge(args)
     try:
+        shard = parse_shard(args.shard, args.seed) if args.shard else None
         config = load_config(args.config)
-        submissions = discover(args.submissions)
-    except (ConfigError, SubmissionError) as exc:
+    except (ShardError, ConfigError) as exc:
         print(f"convcheck grade: {exc}", file=sys.stderr)
+        return 2
+    try:
+        everyone = submissions = discover(args.submissions)
+        if shard:
+            submissions = [s for s in everyone if in_shard(s.identifier, *shard)]
+        if args.gradescope and len(submissions) != 1:
+            raise SubmissionError(
+                "Gradescope grades one file per submission; found "
+                + ", ".join(s.identifier for s in submissions)
+                + ": submit exactly one .py file or .ipynb notebook")
+    except SubmissionError as exc:
+        print(f"convcheck grade: {exc}", file=sys.stderr)
+        if args.gradescope:
+            write_results(Path(args.gradescope),
+                          unusable_results(str(exc), config, args.gradescope_visibility))
         return 2
     names = config.names
     if args.only:
@@ -332,7 +367,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m properties.grade"
         journal = Journal(journal_path, run_key(snapshot.digest, settings.fingerprint()),
                           resume=args.resume, seed=seed)
         watched_files = [out / CSV_NAME, out / JSON_NAME, journal_path,
-                         *(s.path for s in submissions)]
+                         *(s.path for s in submissions),
+                         *([Path(args.gradescope).resolve()] if args.gradescope else [])]
         watch = Watch(files=watched_files,
                       folders=[feedback] if feedback else [],
                       labels={out: "the output folder",
@@ -378,8 +414,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m properties.grade"
                           "sandbox": confinement.describe()}
         if not_graded:
             sheet_settings["not_graded"] = not_graded
+        if shard:
+            sheet_settings[SHARD_KEY] = shard_settings(*shard, everyone, journal.key)
         if feedback:
             write_feedback(feedback, ordered, config)
+        if args.gradescope:
+            write_results(Path(args.gradescope),
+                          results(ordered[0], config, time.monotonic() - started,
+                                  args.gradescope_visibility))
         left = reaper.end_orphans()  # every run is over: nothing of theirs may outlive them
         if left:
             print(f"convcheck grade: warning: {left} process(es) of finished runs were still "
@@ -389,11 +431,30 @@ def main(argv: list[str] | None = None, prog: str = "python -m properties.grade"
     for line in summary_lines(summary(ordered, config), config):
         print(line)
     print(f"wrote {csv_path} and {json_path}" + (f", feedback in {feedback}" if feedback
-                                                  else ""))
+                                                  else "")
+          + (f", Gradescope results in {args.gradescope}" if args.gradescope else ""))
     graded = len(todo)
     print(f"graded {graded} submission(s) in {elapsed:.0f} s with {jobs} job(s) (limit "
           f"{settings.timeout:g} s each, so at most about "
           f"{-(-graded // max(1, jobs)) * settings.timeout:.0f} s)")
+    return 0
+
+
+def _merge(args) -> int:
+    """`--merge OUT SHARD_DIR...` (properties.grading.shards)."""
+    out = Path(args.merge).resolve()
+    journal_path = Path(args.journal).resolve() if args.journal else default_path(out)
+    try:
+        verdicts, config, csv_path, json_path = merge(
+            out, [Path(folder) for folder in args.submissions],
+            Path(args.feedback).resolve() if args.feedback else None, journal_path, args.seed)
+    except ShardError as exc:
+        print(f"convcheck grade: {exc}", file=sys.stderr)
+        return 2
+    for line in summary_lines(summary(verdicts, config), config):
+        print(line)
+    print(f"merged {len(args.submissions)} shard(s): wrote {csv_path} and {json_path}"
+          + (f", feedback in {args.feedback}" if args.feedback else ""))
     return 0
 
 

@@ -74,14 +74,20 @@ def card_text(verdict: Verdict, name: str) -> str:
     return words
 
 
-def render(verdict: Verdict, config: GradingConfig) -> str:
-    """The Markdown feedback of one submission."""
+def header(verdict: Verdict, config: GradingConfig) -> list[str]:
+    """The feedback's opening lines: the submission, its points, and why it could not be
+    graded fully when it could not."""
     earned = points_of(verdict, config)
     lines = [f"# Feedback: {verdict.identifier}", "",
              f"**{format_points(earned)} of {format_points(config.total)} points.**", ""]
     if verdict.status in ROW_INTRO:
         lines += [ROW_INTRO[verdict.status].format(reason=verdict.reason), ""]
-    lines += ["| name | result | points |", "|---|---|---|"]
+    return lines
+
+
+def render(verdict: Verdict, config: GradingConfig) -> str:
+    """The Markdown feedback of one submission."""
+    lines = header(verdict, config) + ["| name | result | points |", "|---|---|---|"]
     for name in config.names:
         got = config.points[name] if verdict.names.get(name) == "pass" else 0
         lines.append(f"| {name} | {_cell(card_text(verdict, name))} | "
@@ -94,26 +100,38 @@ def render(verdict: Verdict, config: GradingConfig) -> str:
                       + ", ".join(f"{k} {v}" for k, v in found.items()) + ".", ""]
     for note in verdict.notes:
         lines += [f"Note: {note}.", ""]
-    failing = [n for n in config.names if verdict.names.get(n) in ("fail", "timeout", "crash")]
+    failing = [n for n in config.names if verdict.names.get(n) in FAILING]
     if failing:
         lines += ["## What went wrong", ""]
     for name in failing:
-        failures = _failures(verdict, name)
-        if not failures:
-            lines += [f"### {name}", "", card_text(verdict, name) + ".", ""]
-            continue
-        for failure in failures[:FAILURES_SHOWN]:
-            lines += [f"### {name}: {failure.get('property') or 'property'}", ""]
-            if failure.get("message"):
-                lines += [str(failure["message"]), ""]
-            if failure.get("diagnosis"):
-                lines += [f"**Likely mistake:** {failure['diagnosis']}", ""]
-            if failure.get("example"):
-                lines += ["Run this on its own to see it:", "", _fence(failure["example"]), ""]
-        if len(failures) > FAILURES_SHOWN:
-            lines += [f"({len(failures) - FAILURES_SHOWN} more failure(s) of {name} not "
-                      "shown: fix these first.)", ""]
+        lines += what_went_wrong(verdict, name)
     return "\n".join(lines).rstrip() + "\n"
+
+
+#: Name statuses whose feedback explains what went wrong.
+FAILING = ("fail", "timeout", "crash")
+
+
+def what_went_wrong(verdict: Verdict, name: str, level: str = "###") -> list[str]:
+    """The Markdown lines about one failing name: each failing property (the first
+    FAILURES_SHOWN) in words, what was wrong, the named mistake, the example to run; headings
+    at `level`."""
+    failures = _failures(verdict, name)
+    if not failures:
+        return [f"{level} {name}", "", card_text(verdict, name) + ".", ""]
+    lines = []
+    for failure in failures[:FAILURES_SHOWN]:
+        lines += [f"{level} {name}: {failure.get('property') or 'property'}", ""]
+        if failure.get("message"):
+            lines += [str(failure["message"]), ""]
+        if failure.get("diagnosis"):
+            lines += [f"**Likely mistake:** {failure['diagnosis']}", ""]
+        if failure.get("example"):
+            lines += ["Run this on its own to see it:", "", _fence(failure["example"]), ""]
+    if len(failures) > FAILURES_SHOWN:
+        lines += [f"({len(failures) - FAILURES_SHOWN} more failure(s) of {name} not "
+                  "shown: fix these first.)", ""]
+    return lines
 
 
 def write_feedback(folder: Path, verdicts: list[Verdict], config: GradingConfig) -> list[Path]:

@@ -7,7 +7,9 @@ in it depends on time or on the grader's private folders, so grading the same fi
 gives the same bytes. A name earns its points only when its status is `pass`.
 
 grades.json: the grading scheme and settings, then per submission its verdict (status,
-reason, per-name statuses, points, duration, the report object), then the class summary.
+reason, per-name statuses, points, the report object), then the class summary. How long a
+submission took is left out (the progress lines and the journal have it), so this file too is
+the same bytes for the same verdicts, however and wherever they were graded (`--merge`).
 
 Both are written once, at the end, from the verdicts the grader collected (write to a
 temporary file in the same folder, then rename), never while submissions run.
@@ -106,6 +108,7 @@ def json_document(verdicts: list[Verdict], config: GradingConfig, settings: dict
     rows = []
     for verdict in sorted(verdicts, key=lambda v: v.identifier):
         row = verdict.as_dict()
+        del row["duration"]
         row["points"] = points_of(verdict, config)
         rows.append(row)
     return {"scheme": {"points": config.points, "total": config.total,
