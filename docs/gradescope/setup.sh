@@ -24,5 +24,7 @@ fi
 PIP=("$AUTOGRADER/venv/bin/python" -m pip install --quiet)
 "${PIP[@]}" "torch==2.13.0" ${TORCH_INDEX:+--index-url "$TORCH_INDEX"}
 "${PIP[@]}" "$SOURCE"/convcheck-*.whl
+# The seed, if the zip has one, is for the grader's eyes only.
+if [ -f "$SOURCE/seed" ]; then chmod 600 "$SOURCE/seed"; fi
 # Import the suite once, so nothing is compiled at grading time.
 "$AUTOGRADER/venv/bin/convcheck" --version

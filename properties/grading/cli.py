@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m properties.grade"
             memory_limit_mb=_setting(args, config, "memory_limit_mb"),
             max_examples=_setting(args, config, "max_examples"), sandbox=confinement.mode,
             hide=hidden(private, out, journal_path.parent, feedback,
-                        Path(os.path.commonpath([str(s.path.parent) for s in submissions]))),
+                        Path(os.path.commonpath([str(s.path.parent) for s in everyone]))),
             seed=seed, forbidden=tuple((name, operation)
                                        for name, operations in config.forbidden.items()
                                        if name in names for operation in operations))

@@ -174,6 +174,7 @@ def judge(submission: Submission, outcome: RunOutcome, names: list[str], *,
     if outcome.suite:
         replacements.insert(0, (outcome.suite, str(PROJECT)))
     if outcome.target:  # the run graded a copy: messages name the submission itself
+        replacements.insert(0, (str(Path(outcome.target).parent), str(submission.path.parent)))
         replacements.insert(0, (outcome.target, submission.spec))
     report = sanitise(outcome.report, replacements) if outcome.report is not None else None
     record = RunRecord.from_events(sanitise(outcome.events, replacements))
