@@ -156,7 +156,8 @@ def test_convcheck_grade_with_the_shipped_scheme(installed):
     # its checks train networks and are not graded)
     scheme = tomllib.loads((PROJECT / "properties" / "grading" / "grading.toml").read_text())
     graded = {n: p for n, p in scheme["points"].items() if n != "LeNet"}
-    assert list(next(iter(rows.values())))[1:-4] == list(graded)
+    header = list(next(iter(rows.values())))
+    assert header[1:header.index("points")] == list(graded)
     assert {r["total"] for r in rows.values()} == {f"{sum(graded.values()):g}"}
     correct, flipped, syntax = rows["correct.py"], rows["flipped.py"], rows["syntax.py"]
     assert (correct["corr2d"], correct["pool2d"], correct["status"]) == ("pass", "pass", "ok")
