@@ -29,6 +29,13 @@ CONTRACT_NAMES = (*TEXTBOOK_FUNCTIONS, "batch_norm", "Conv2D", "BatchNorm",
 #: `batch_norm`'s dialect is named by its first parameter.
 BATCH_NORM_DIALECTS = {"is_training": "d2l-1st", "X": "d2l-2nd", "input": "functional"}
 
+#: Conventions of a course's notes an instructor may accept although the contract does not
+#: (`--accept NAME`, the grading config's `accept`): reported as a `note:`, not a failure.
+ACCEPTABLE_CONVENTIONS = {
+    "moving-var-zeros": "BatchNorm's moving variance starts at zeros, as in the course's notes "
+                        "(the contract says ones)",
+}
+
 ENV_VAR = "CONVCHECK_TARGET"
 DEFAULT_SPEC = "reference"
 

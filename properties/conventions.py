@@ -31,7 +31,7 @@ def probe_batch(channels: int = 3) -> torch.Tensor:
 def textbook_batch_norm_call(ns, dialect: str, training: bool, X, gamma, beta, moving_mean,
                              moving_var, eps, momentum):
     """Task: one call of a textbook-dialect batch_norm, in training or evaluation mode."""
-    from properties.target import portable
+    from properties.results import portable
     fn = ns["batch_norm"]
     with torch.set_grad_enabled(training):
         if dialect == "d2l-1st":

@@ -242,15 +242,17 @@ class ModuleState:
 
 
 def module_after_training(batches: Sequence[torch.Tensor], var_kind: str,
-                          initial_var: float = 1.0) -> ModuleState:
+                          initial_var: float = 1.0,
+                          momentum: float = MODULE_MOMENTUM) -> ModuleState:
     """Running statistics of a fresh BatchNorm (mean 0, variance 1, momentum 0.1) fed
     `batches` in training: torch's nn.BatchNorm1d/2d in float64, whose running variance is the
     unbiased one; for the 'biased' convention, or a running variance starting at
     `initial_var` other than 1 (the known mistake of zeros), the variance follows the
-    recurrence r <- 0.9 r + 0.1 v instead."""
+    recurrence r <- 0.9 r + 0.1 v instead. `momentum` other than 0.1 is the known mistake
+    of a momentum of the other convention (0.9 in torch's form: r <- 0.1 r + 0.9 v)."""
     channels = batches[0].shape[1]
     torch_module = (nn.BatchNorm1d if batches[0].dim() == 2 else nn.BatchNorm2d)(
-        channels, momentum=MODULE_MOMENTUM, eps=MODULE_EPS).to(F64)
+        channels, momentum=momentum, eps=MODULE_EPS).to(F64)
     mean = torch.zeros(channels, dtype=F64)
     var = torch.full((channels,), float(initial_var), dtype=F64)
     history = []
@@ -259,8 +261,8 @@ def module_after_training(batches: Sequence[torch.Tensor], var_kind: str,
             torch_module(_f64(x))
             stats = batch_statistics(x)
             history.append((mean, var, stats))
-            mean = running_update(mean, stats.mean, MODULE_MOMENTUM, "new-weighted")
-            var = running_update(var, stats.variance(var_kind), MODULE_MOMENTUM, "new-weighted")
+            mean = running_update(mean, stats.mean, momentum, "new-weighted")
+            var = running_update(var, stats.variance(var_kind), momentum, "new-weighted")
     mean = torch_module.running_mean.clone()
     if var_kind == "unbiased" and initial_var == 1.0:
         var = torch_module.running_var.clone()
@@ -269,9 +271,9 @@ def module_after_training(batches: Sequence[torch.Tensor], var_kind: str,
         dm = dv = torch.zeros(channels, dtype=F64)
         for old_mean, old_var, stats in history:
             dm = update_error(old_mean, stats.mean, stats.mean_error(u), dm,
-                              MODULE_MOMENTUM, "new-weighted", u)
+                              momentum, "new-weighted", u)
             dv = update_error(old_var, stats.variance(var_kind),
-                              stats.variance_error(var_kind, u), dv, MODULE_MOMENTUM,
+                              stats.variance_error(var_kind, u), dv, momentum,
                               "new-weighted", u)
         return dm, dv
     return ModuleState(mean, var, lambda u: errors(u)[0], lambda u: errors(u)[1])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 
 from properties import sandbox
-from properties.contract import ENV_VAR, chosen_spec
+from properties.contract import ACCEPTABLE_CONVENTIONS, ENV_VAR, chosen_spec
 from properties.forbidden import RuleError, parse_rule
 
 INI_TARGET = "convcheck_target"
@@ -67,6 +67,10 @@ def pytest_addoption(parser):
     group.addoption("--worker-disk-mb", type=int, default=sandbox.DEFAULT_DISK_MB, metavar="MB",
                     help="with --sandbox bwrap: size of the worker's scratch folder (default "
                          f"{sandbox.DEFAULT_DISK_MB})")
+    group.addoption("--accept", action="append", default=[], metavar="CONVENTION",
+                    choices=sorted(ACCEPTABLE_CONVENTIONS),
+                    help="accept a convention of the course's notes that the contract does not "
+                         "(reported as a note): " + ", ".join(sorted(ACCEPTABLE_CONVENTIONS)))
     parser.addini(INI_TARGET, "convcheck: the target checked when neither --target nor "
                               f"${ENV_VAR} names one", default=None)
     parser.addini(INI_REPLAY, "convcheck: the command a failure's 'to replay' line shows, "

@@ -341,26 +341,43 @@ def check_evaluation_is_affine(target, case: BatchNormCase) -> None:
 
 
 def check_mode_switch(target, case: BatchNormCase) -> None:
-    """The textbook's mode switch alone decides training or evaluation: d2l 1st ed. its
-    is_training argument, whatever the grad mode (False with grad enabled evaluates, True
-    under no_grad trains); d2l 2nd ed. torch.is_grad_enabled() (enabled trains, under
-    torch.no_grad() evaluates)."""
+    """The textbook's mode switch alone decides training or evaluation, judged against the
+    target's own results (so a batch_norm that computes wrongly in both modes fails the
+    properties about its values, not this one):
+    d2l 1st ed.: is_training decides whatever the grad mode — is_training=False with grad
+    enabled gives what it gives under torch.no_grad(), and is_training=True under no_grad
+    what it gives with grad enabled;
+    d2l 2nd ed.: torch.is_grad_enabled() decides — under torch.no_grad() it evaluates, with
+    grad enabled it trains, so the two differ wherever the running statistics differ from the
+    batch's (as they do in these cases)."""
     case = adapt(target, case)
     first_edition = target.dialect(NAME) == "d2l-1st"
-    evaluation = call_batch_norm(target, case, training=False,
-                                 grad_enabled=True if first_edition else None)
-    assert_output(target, evaluation, case, oracles_bn.evaluation_output(
-        case.X, case.running_mean, case.running_var, case.gamma, case.beta, case.eps),
-        oracle="evaluation with the running statistics ("
-               + ("is_training=False, grad enabled)" if first_edition else
-                  "called under torch.no_grad())"))
-    training = call_batch_norm(target, case, training=True,
-                               grad_enabled=False if first_edition else None)
-    assert_output(target, training, case, oracles_bn.training_output(
-        case.X, case.gamma, case.beta, case.eps),
-        oracle="training with the batch statistics ("
-               + ("is_training=True, under torch.no_grad())" if first_edition else
-                  "grad enabled)"))
+    if first_edition:
+        for training, odd_grad in ((False, True), (True, False)):
+            usual = output_of(target, call_batch_norm(target, case, training), case)
+            switched = call_batch_norm(target, case, training, grad_enabled=odd_grad)
+            oracle = (oracles_bn.training_output(case.X, case.gamma, case.beta, case.eps)
+                      if training else oracles_bn.evaluation_output(
+                          case.X, case.running_mean, case.running_var, case.gamma, case.beta,
+                          case.eps))
+            assert_output(target, switched, case, oracle.with_value(usual, factor=2),
+                          oracle=f"its own result for is_training={training} with grad "
+                                 f"{'disabled' if odd_grad else 'enabled'} (the grad mode "
+                                 "must not matter)")
+        return
+    evaluation = call_batch_norm(target, case, training=False)
+    training = output_of(target, call_batch_norm(target, case, training=True), case)
+    expected = oracles_bn.evaluation_output(case.X, case.running_mean, case.running_var,
+                                            case.gamma, case.beta, case.eps)
+    batch = oracles_bn.training_output(case.X, case.gamma, case.beta, case.eps)
+    differ = (expected.value - batch.value).abs() > torch.as_tensor(expected.bound(2 ** -24)) \
+        + torch.as_tensor(batch.bound(2 ** -24)) + 1e-6 * batch.value.abs()
+    got = output_of(target, evaluation, case)
+    if bool(differ.any()) and torch.equal(got[differ], training[differ]):
+        raise evaluation.failure(
+            "under torch.no_grad() it gives what it gives with grad enabled: the 2nd "
+            "edition's batch_norm must evaluate (use the running statistics) when "
+            "torch.is_grad_enabled() is False")
 
 
 # =========================================================================== running statistics

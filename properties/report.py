@@ -50,6 +50,11 @@ class ReportCollector:
             tally.failures.append({k: found.failure.get(k) for k in FAILURE_FIELDS})
 
     # -- outputs
+    def failing_callees(self, name: str) -> list[str]:
+        """The target's own names that `name` calls (properties.dependencies) and that fail."""
+        return [callee for callee in getattr(self.target, "dependencies", {}).get(name, ())
+                if self.status(callee) == "fail"]
+
     def status(self, name: str) -> str:
         if not self.target.defines(name):
             return "missing"
@@ -62,6 +67,9 @@ class ReportCollector:
             functions[name] = {"status": self.status(name), "passed": t.passed,
                                "failed": t.failed, "skipped": t.skipped,
                                "failures": _unique(t.failures)}
+            calls = getattr(self.target, "dependencies", {}).get(name)
+            if calls:
+                functions[name]["calls"] = list(calls)
         return {"target": self.target.spec, "defined": list(self.target.defined),
                 "conventions": dict(self.target.conventions), "functions": functions}
 
@@ -87,10 +95,14 @@ class ReportCollector:
                 text = (f"pass      ({t.passed} properties hold" if t.passed != 1 else
                         "pass      (1 property holds")
                 text += f", {t.skipped} skipped)" if t.skipped else ")"
-            else:
-                first = t.failures[0]
+            else:   # the first failure that names its mistake, else the first
+                first = next((f for f in t.failures if f.get("diagnosis")), t.failures[0])
                 why = first.get("diagnosis") or first.get("message") or ""
                 text = f"FAIL      {t.failed} failed: {first.get('property')}: {why}"
+                failing = self.failing_callees(name)
+                if failing:
+                    text = (f"FAIL      calls your {', '.join(failing)}, which fails: fix it "
+                            f"first ({t.failed} failed: {first.get('property')}: {why})")
             lines.append(f"{name:<{width}}  {text}")
         for name in CONTRACT_NAMES:
             lines += [f"note: {text}" for text in sorted(self.tally[name].notes)]

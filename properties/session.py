@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import properties.profiles  # noqa: F401  (registers and loads the Hypothesis profile)
-from properties import contract, conventions, devices
+from properties import contract, conventions, dependencies, devices
 from properties.failures import find_property_failure
 from properties.outcomes import annotate, error_record, failure_record
 from properties.plugin import worker_sandbox
@@ -55,7 +55,9 @@ class Session:
             # As data for the grader's record of the run (properties.grading.plugin).
             config.convcheck_load_error = {"kind": exc.kind, "message": line}
             raise pytest.UsageError(line) from None
+        self.target.accepted = frozenset(config.getoption("--accept"))
         self.target.conventions = conventions.detect(self.target)
+        self.target.dependencies = dependencies.detect(self.target)
         # Read by the grader's judge-side plugin (properties.grading.plugin).
         config.convcheck_target = self.target
         config.convcheck_report = None
@@ -78,6 +80,8 @@ class Session:
         for name, found in target.conventions.items():
             lines.append(f"conventions of {name}: "
                          + ", ".join(f"{k} {v}" for k, v in found.items()))
+        for name, calls in target.dependencies.items():
+            lines.append(f"{name} calls the target's own {', '.join(calls)}")
         for index, first_line, reason in target.skipped_cells:
             lines.append(f"skipped notebook cell {index} ({first_line[:50]}): {reason}")
         lines.append(f"hypothesis profile: {settings.get_current_profile_name()} "

@@ -75,6 +75,8 @@ class Target:
         self.runner = runner
         self.device = torch.device(device)
         self.conventions: dict[str, dict[str, str]] = {}
+        self.dependencies: dict[str, list[str]] = {}      # composite -> names it calls
+        self.accepted: frozenset[str] = frozenset()         # contract.ACCEPTABLE_CONVENTIONS
         self.unresponsive: dict[str, str] = {}
         self.notes: dict[str, set[str]] = {}
 

@@ -44,7 +44,17 @@ NOTEBOOKS = {
     TESTS / "notebooks" / "d2l_chapter6.ipynb": (set(), {}),
     TESTS / "notebooks" / "d2l_chapter6_buggy_pool.ipynb": ({"pool2d"},
                                                             {"pool2d": "avg-computes-min"}),
+    # A student's five mistakes of their own (tests/notebooks/make_notebooks.py); BatchNorm
+    # fails because the batch_norm it calls does (and it passes momentum 0.9 besides).
+    TESTS / "notebooks" / "d2l_chapter6_five_mistakes.ipynb": (
+        {"corr2d_multi_in_out_1x1", "pool2d", "batch_norm", "BatchNorm", "conv2d"},
+        {"corr2d_multi_in_out_1x1": "reshape-scrambles-channels",
+         "pool2d": "avg-divisor-wrong", "batch_norm": "bn-eps-outside-sqrt",
+         "conv2d": "same-padding-misplaced"}),
 }
+#: Composites whose failure the report must put down to a name they call: {target: {name:
+#: the callee}}.
+CAUSES = {TESTS / "notebooks" / "d2l_chapter6_five_mistakes.ipynb": {"BatchNorm": "batch_norm"}}
 #: Targets whose first failure's replay snippet is also run on its own (a file, a notebook).
 REPLAYED = {CORPUS / "buggy" / "corr2d_flipped_kernel.py": "corr2d",
             TESTS / "notebooks" / "d2l_chapter6_buggy_pool.ipynb": "pool2d"}
@@ -110,6 +120,9 @@ def test_corpus_target_gets_its_verdict(path, tmp_path):
             continue
         assert any(d and (d == mistake or d.startswith(mistake + ":")) for d in found), \
             f"{name}: expected diagnosis {mistake}, got {found}\n{_summary(run)}"
+    for name, callee in CAUSES.get(path, {}).items():
+        assert callee in run.report["functions"][name].get("calls", []), _summary(run)
+        assert f"calls your {callee}, which fails: fix it first" in run.output, _summary(run)
     if path in REPLAYED:
         failure_reads_in_order(run.output, REPLAYED[path])
         replay_differs(run.report["functions"][REPLAYED[path]]["failures"], tmp_path)

@@ -10,10 +10,12 @@ target's source is never read: a mistake is recognised by what it computes.
 The naming rule, the only one:
   1. the mistakes tried are the ones the name's signature lists (properties.signatures), in
      that order, each as properties.diagnosis.mistakes declares it;
-  2. of those the result shows, a call's are confirmed on a second call of the target with
-     generic values of the same shapes (`second_call`): when that result is wrong too, only
-     the mistakes it shows as well are kept; when it is right or cannot be had, the second
-     call says nothing;
+  2. of those the result shows, a call's are confirmed on a second call of the target on a
+     generic input (`second_call`: new values, and generic sizes where mistakes hide in
+     sizes): only the mistakes that explain its result too are kept (its result is the
+     mistake's value, wrong or — where the mistake makes no difference — right). A mistake
+     only the minimal input fits is not named: the failure says "on this input your result
+     equals ..." instead (a hint, not a diagnosis);
   3. the first mistake kept is named ("mistake-id: what it is"); when the input cannot tell
      it from others that are kept too, they follow ("on this input also consistent with").
 
@@ -28,6 +30,7 @@ import warnings
 import torch
 
 from properties.diagnosis.core import RESULT, View
+from properties.diagnosis.generic import generic_params
 from properties.diagnosis.mistakes import CORRECT, MISTAKES, Mistake
 from properties.failures import PropertyFailure
 from properties.results import CallResult, Observation
@@ -98,44 +101,36 @@ def diagnose_view(view: View) -> str | None:
 
 
 def confirmed(shown: list[Mistake], view: View, target) -> list[Mistake]:
-    """Rule 2: the mistakes of `shown` that a second call of the target with generic values
-    (`second_call`) shows as well, when that call is wrong too.
+    """Rule 2: the mistakes of `shown` that the second call of the target, on a generic input
+    (`second_call`), shows as well.
 
     A minimal input is often degenerate: on `[[0, 1]]` a corr2d that returns zeros agrees with
-    the flipped kernel."""
+    the flipped kernel; with pool sizes (1, 3) a divisor p_h·p_h is p_h·p_w. A mistake only
+    the degenerate input fits is not named. When there is no second call to make (no tensor
+    argument, no target), `shown` stands."""
     if not shown or target is None or view.call is None:
         return shown
     call = second_call(view.call, target)
     if call is None:
         return shown
     second = view_of(call, view.dialect, view.conventions)
-    if not second.is_wrong():
-        return shown
-    return [m for m in shown if m.shows(second)]
+    return [m for m in shown if m.explains(second)]
 
 
 def second_call(call: CallResult, target) -> CallResult | None:
-    """The target's CallResult for `call`'s arguments with every tensor redrawn from a seeded
-    standard normal (positive for variances), in the same grad mode; None when the call has
-    no tensor argument or the target does not return."""
-    def drawable(value) -> bool:
-        return isinstance(value, torch.Tensor) and value.dtype.is_floating_point
-
-    if not any(drawable(v) for v in (*call.args, *call.kwargs.values())):
+    """The target's CallResult for `call` made generic (properties.diagnosis.generic: every
+    tensor redrawn from a seeded normal, the sizes made generic where mistakes hide in
+    them), in the same grad mode; None when the call has no tensor argument or the target
+    does not return."""
+    if not any(isinstance(v, torch.Tensor) and v.dtype.is_floating_point
+               for v in (*call.args, *call.kwargs.values())):
         return None
+    sig = signature(call.name, _guess_dialect(call) if call.name == "batch_norm" else None)
+    params = sig.bind(call.args, call.kwargs)
     generator = torch.Generator().manual_seed(SECOND_CALL_SEED)
-
-    def redrawn(name: str, value):
-        if not drawable(value):
-            return value
-        fresh = torch.randn(value.shape, generator=generator, dtype=torch.float64)
-        if "var" in name:
-            fresh = fresh.abs() + 0.5
-        return fresh.to(value.dtype)
-
-    names = (*call.arg_names, *[""] * len(call.args))
-    args = tuple(redrawn(name, value) for name, value in zip(names, call.args))
-    kwargs = {name: redrawn(name, value) for name, value in call.kwargs.items()}
+    fresh = generic_params(call.name, params, generator)
+    args = tuple(fresh[name] for name in sig.arg_names[:len(call.args)])
+    kwargs = {name: fresh[name] for name in call.kwargs}
     try:
         return target.call_in_grad_mode(call.grad_enabled, call.name, *args, **kwargs)
     except PropertyFailure as failure:  # e.g. an input changed in place: the call is kept
@@ -166,7 +161,13 @@ def explain(failure: PropertyFailure, target=None) -> None:
         view = view_of(result, target.dialect(result.name) if target is not None else None,
                        getattr(target, "conventions", {}).get(result.name))
         if failure.diagnosis is None:
-            failure.diagnosis = diagnosis_line(confirmed(shown_mistakes(view), view, target))
+            shown = shown_mistakes(view)
+            kept = confirmed(shown, view, target)
+            failure.diagnosis = diagnosis_line(kept)
+            if shown and not kept:
+                failure.details.append(
+                    f"on this input your result equals what {shown[0].id} computes "
+                    f"({shown[0].says}), but a larger input shows it is not that mistake")
         if failure.call is not None and failure.example is not None and \
                 failure.example == failure.call.example:
             failure.example = "\n".join([failure.example,

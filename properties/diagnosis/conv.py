@@ -109,7 +109,7 @@ def _product(K2: torch.Tensor, X2: torch.Tensor, finish) -> Expected:
 def _scrambled_1x1(view: View):
     """The reshapes and transposes students get wrong around the matrix product, alone or
     together: X read as (h*w, ci) or channels-last, K read as (ci, co), the (co, h*w) product
-    read back transposed or as (h, w, co)."""
+    read back transposed, as (h, w, co), or as (co, w, h) (kept so, or transposed back)."""
     X, K = view.params["X"], view.params["K"]
     ci, h, w = X.shape
     co = K.shape[0]
@@ -117,7 +117,8 @@ def _scrambled_1x1(view: View):
               X.permute(1, 2, 0).reshape(ci, h * w), X.transpose(1, 2).reshape(ci, h * w))
     kernels = (K.reshape(co, ci), K.reshape(ci, co).t())
     finishes = (lambda t: t.reshape(co, h, w), lambda t: t.t().reshape(co, h, w),
-                lambda t: t.reshape(h, w, co).permute(2, 0, 1))
+                lambda t: t.reshape(h, w, co).permute(2, 0, 1), lambda t: t.reshape(co, w, h),
+                lambda t: t.reshape(co, w, h).transpose(1, 2))
     for index, (X2, K2, finish) in enumerate(itertools.product(inputs, kernels, finishes)):
         if index:                                          # the first one is the right one
             yield _product(K2, X2, finish)
@@ -205,6 +206,23 @@ conv_one_short = variant(lambda v: one_short(_conv(v)))
 conv_padding_one_side = variant(_one_side)
 conv_padding_hw_swapped = variant(_hw_swapped)
 conv_groups_ignored = variant(_groups_ignored)
+
+
+def _same_misplaced(view: View):
+    """'same' padding with an even (dilated) kernel split otherwise than torch's (the larger
+    half after): the smaller half on both sides, the larger half on both sides, or the
+    larger half first."""
+    if view.params["padding"] != "same":
+        return
+    top, bottom, left, right = _sides(view)
+    if (top, left) == (bottom, right):
+        return
+    yield _conv_padded(view, top, top, left, left)
+    yield _conv_padded(view, bottom, bottom, right, right)
+    yield _conv_padded(view, bottom, top, right, left)
+
+
+conv_same_padding_misplaced = variant(_same_misplaced)
 
 #: subject -> the correct values of a call, by part.
 CORRECT = {"corr2d": lambda v: {"result": [_corr2d(v)]},

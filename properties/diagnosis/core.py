@@ -23,7 +23,7 @@ import torch
 from properties.compare import mismatch
 from properties.failures import PropertyFailure
 from properties.results import CallResult
-from properties.tolerance import Expected
+from properties.tolerance import Expected, unit_roundoff
 
 F64 = torch.float64
 RESULT = "result"
@@ -133,7 +133,17 @@ def variant(values: Values, part: str = RESULT,
     def shows(view: View) -> bool:
         if not when(view) or not view.wrong(part):
             return False
-        return any(view.agrees(part, e) for e in _safely(values, view))
+        return explains(view)
+
+    def explains(view: View) -> bool:
+        """The part agrees with the mistake's value, wrong or not (on some inputs a mistake
+        computes the right value: it still explains the result); where the mistake has no
+        value to compute (it cannot happen on this input), a right result is explained."""
+        found = list(_safely(values, view)) if when(view) else []
+        if not found:
+            return not view.wrong(part)
+        return any(view.agrees(part, e) for e in found)
+    shows.explains = explains
     return shows
 
 
@@ -155,16 +165,31 @@ def _safely(values: Values, view: View) -> Iterable[Expected]:
             yield found
 
 
+#: A result rounded to a precision of unit roundoff u is off by about u·|y| somewhere: errors
+#: below this fraction of that are not half precision's (a float32 formula's mistake of a few
+#: float32 ulps is not).
+HALF_ERROR_FRACTION = 1 / 16
+
+
 def half_precision(part: str = RESULT) -> Shows:
-    """The part is wrong at the compared precision but right at float16's or bfloat16's: the
-    computation (or its accumulation) ran in half precision."""
+    """The part is wrong at the compared precision but right at float16's or bfloat16's, and
+    its error is of the size half precision leaves — at least HALF_ERROR_FRACTION · u_half·|y|
+    on some element —: the computation (or its accumulation) ran in half precision."""
     def shows(view: View) -> bool:
         if not view.wrong(part):
             return False
-        return any(view.agrees(part, e, precision=half)
+        got = view.value(part)
+        return any(view.agrees(part, e, precision=half) and _half_sized(got, e, half)
                    for e in view.correct.get(part, ())
                    for half in (torch.float16, torch.bfloat16))
     return shows
+
+
+def _half_sized(got: torch.Tensor, expected: Expected, half: torch.dtype) -> bool:
+    want = expected.value.to(F64)
+    error = (got.detach().to(F64).cpu() - want).abs()
+    floor = HALF_ERROR_FRACTION * unit_roundoff(half) * want.abs()
+    return bool(((error >= floor) & (want != 0) & error.isfinite()).any())
 
 
 half_precision_result = half_precision()

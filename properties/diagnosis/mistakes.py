@@ -30,6 +30,18 @@ class Mistake:
         test = self.shows_in.get(view.subject)
         return test is not None and test(view)
 
+    def explains(self, view: View) -> bool:
+        """Whether the result is what the mistake computes — a wrong result it shows in, or
+        a right one where the mistake makes no difference. A mistake recognised otherwise
+        than by its value (structure, facts) explains any right result."""
+        test = self.shows_in.get(view.subject)
+        if test is None:
+            return False
+        if view.is_wrong():
+            return test(view)
+        explains = getattr(test, "explains", None)
+        return explains(view) if explains is not None else True
+
     def line(self) -> str:
         return f"{self.id}: {self.says}"
 

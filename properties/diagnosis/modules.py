@@ -73,8 +73,10 @@ def trained_correct(view: View) -> dict:
     return {"result": [_after_training(view, kind)]}
 
 
-def _after_training(view: View, kind: str, initial_var: float = 1.0):
-    state = bn.module_after_training(view.params["batches"], kind, initial_var=initial_var)
+def _after_training(view: View, kind: str, initial_var: float = 1.0,
+                    momentum: float = bn.MODULE_MOMENTUM):
+    state = bn.module_after_training(view.params["batches"], kind, initial_var=initial_var,
+                                     momentum=momentum)
     return bn.evaluation_output(view.params["probe"], state.mean, state.var, eps=EPS,
                                 mean_error=state.mean_error, var_error=state.var_error)
 
@@ -87,6 +89,11 @@ trained_not_updated = variant(lambda v: [bn.evaluation_output(
     v.params["probe"], torch.zeros(_channels(v)), torch.ones(_channels(v)), eps=EPS)])
 trained_from_zero_variance = variant(
     lambda v: [_after_training(v, kind, initial_var=0.0) for kind in bn.VARIANCE_KINDS])
+#: The running statistics keep 1 − m = 0.1 of the old value: momentum 0.9 given to torch's
+#: form (1 − m)·old + m·batch, or 0.1 to the first edition's m·old + (1 − m)·batch.
+trained_momentum_mixup = variant(
+    lambda v: [_after_training(v, kind, momentum=1 - bn.MODULE_MOMENTUM)
+               for kind in bn.VARIANCE_KINDS])
 
 #: subject -> the correct values of an observation, by part.
 CORRECT = {"BatchNorm:fresh-evaluation": fresh_correct,

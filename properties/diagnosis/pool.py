@@ -38,6 +38,18 @@ pool2d_avg_min = variant(lambda v: [_exact_plane(oracles_pool.min_pool2d(
 pool2d_avg_sum = variant(lambda v: [scaled(_pool2d(v), math.prod(pair(v.params["pool_size"])))],
                          when=_when_mode("avg"))
 pool2d_avg_max = variant(lambda v: [_pool2d(v, "max")], when=_when_mode("avg"))
+
+
+def _wrong_divisors(view: View, window: tuple[int, int], mean: Expected):
+    """The window mean with the sum divided by one side squared (p_h·p_h or p_w·p_w)."""
+    ph, pw = window
+    for divisor in {ph * ph, pw * pw} - {ph * pw}:
+        yield scaled(mean, ph * pw / divisor)
+
+
+pool2d_avg_wrong_divisor = variant(
+    lambda v: _wrong_divisors(v, pair(v.params["pool_size"]), _pool2d(v)),
+    when=_when_mode("avg"))
 pool2d_max_avg = variant(lambda v: [_pool2d(v, "avg")], when=_when_mode("max"))
 pool2d_max_abs = variant(lambda v: [_exact_plane(F.max_pool2d(
     _batch(v.params["X"]).abs(), pair(v.params["pool_size"]), 1))], when=_when_mode("max"))
@@ -177,6 +189,11 @@ avg_one_short = variant(lambda v: one_short(_avg(v)))
 avg_padding_one_side = variant(_one_side(_manual_avg))
 avg_padding_hw_swapped = variant(_hw_swapped(_manual_avg))
 avg_computes_sum = variant(lambda v: [_avg(v, divisor_override=1)])
+avg_wrong_divisor = variant(
+    lambda v: [_avg(v, divisor_override=d) for d in
+               {pair(v.params["kernel_size"])[0] ** 2, pair(v.params["kernel_size"])[1] ** 2}
+               - {math.prod(pair(v.params["kernel_size"]))}]
+    if not v.params["divisor_override"] and v.params["count_include_pad"] else [])
 
 #: subject -> the correct values of a call, by part.
 CORRECT = {"pool2d": lambda v: {"result": [_pool2d(v)]},

@@ -9,7 +9,12 @@
   demo cells, the edge-kernel learning loop, a Fashion-MNIST download, a training run,
   a plot, a cell that fails with NameError and markdown cells;
 * ``d2l_chapter6_buggy_pool.ipynb`` -- the same, with seed 000's pool2d whose average
-  branch computes the minimum.
+  branch computes the minimum;
+* ``d2l_chapter6_five_mistakes.ipynb`` -- the same with five realistic mistakes of a
+  student's own: an average pool dividing by p_h * p_h, the 1x1 product reshaped to
+  (c_o, w, h), eps added outside the square root in batch_norm, BatchNorm passing the first
+  edition's momentum 0.9 to the second edition's update, and a functional conv2d whose
+  'same' padding is split evenly for even kernels.
 
 Cell ids are fixed so regenerating gives identical files; tests check the committed files
 are what this script writes (``build_notebook``).
@@ -249,8 +254,37 @@ train_iter, test_iter = d2l.load_data_fashion_mnist(batch_size=256)
 d2l.train_ch6(LeNet(), train_iter, test_iter, 10, 0.9, d2l.try_gpu())"""
 
 
-def chapter6_cells(pool2d_source: str = POOL2D) -> list[tuple[str, str]]:
-    """The chapter's cells as (kind, source) pairs, kind 'markdown' or 'code'."""
+# The five mistakes of d2l_chapter6_five_mistakes.ipynb.
+FIVE_MISTAKES = {
+    POOL2D: POOL2D.replace(".mean()", ".sum() / (p_h * p_h)"),
+    ONE_BY_ONE: ONE_BY_ONE.replace("return Y.reshape((c_o, h, w))",
+                                   "return Y.reshape((c_o, w, h))"),
+    BATCH_NORM: BATCH_NORM.replace("X_hat = (X - mean) / torch.sqrt(var + eps)",
+                                   "X_hat = (X - mean) / (torch.sqrt(var) + eps)"),
+    BATCH_NORM_LAYER: BATCH_NORM_LAYER.replace("eps=1e-5, momentum=0.1)",
+                                               "eps=1e-5, momentum=0.9)"),
+}
+SAME_CONV2D = """\
+import torch.nn.functional as F
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    # 'same': pad half the (dilated) kernel on every side, as for the lecture's odd kernels
+    if padding == 'same':
+        d = (dilation, dilation) if isinstance(dilation, int) else dilation
+        padding = tuple((dd * (k - 1) + 1) // 2 for dd, k in zip(d, weight.shape[2:]))
+    return F.conv2d(input, weight, bias, stride, padding, dilation, groups)"""
+
+
+def chapter6_cells(pool2d_source: str = POOL2D, changes: dict | None = None,
+                   extra: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, str]]:
+    """The chapter's cells as (kind, source) pairs, kind 'markdown' or 'code'; `changes`
+    replaces cell sources, `extra` cells go at the end."""
+    changes = changes or {}
+    return [(kind, changes.get(source, source)) for kind, source in _chapter6(pool2d_source)] \
+        + list(extra)
+
+
+def _chapter6(pool2d_source: str) -> list[tuple[str, str]]:
     return [
         ("markdown", "# Convolutional Neural Networks\nNotes on d2l chapter 6 (PyTorch)."),
         ("code", IMPORTS),
@@ -299,6 +333,9 @@ def build_notebook(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
 FIXTURES = {
     "d2l_chapter6.ipynb": lambda: build_notebook(chapter6_cells()),
     "d2l_chapter6_buggy_pool.ipynb": lambda: build_notebook(chapter6_cells(BUGGY_POOL2D)),
+    "d2l_chapter6_five_mistakes.ipynb": lambda: build_notebook(chapter6_cells(
+        changes=FIVE_MISTAKES, extra=(("markdown", "## My own functional conv2d"),
+                                      ("code", SAME_CONV2D)))),
 }
 
 

@@ -5,6 +5,7 @@ batch instead of 10%: the module is no longer torch's BatchNorm with momentum 0.
 either convention (it is the 1st edition's update with momentum 0.1).
 
 convcheck-expect: fail BatchNorm
+convcheck-diagnosis: BatchNorm bn-momentum-mixup
 """
 import torch
 from torch import nn
