@@ -27,10 +27,11 @@ class Grading:
 
 
 def grade(tmp_path: Path, paths, *extra: str, env: dict | None = None,
-          timeout: float = 1800, **popen) -> Grading:
+          timeout: float = 1800, wrapper: list[str] = (), **popen) -> Grading:
     """`python -m properties.grade PATHS --out TMP/out --journal TMP/journal EXTRA` from a copy
     of the suite in TMP/project (others may be editing the project meanwhile: a resumed run
-    must see the same suite to reuse its journal)."""
+    must see the same suite to reuse its journal); `wrapper` is a command to run it under."""
+    Path(tmp_path).mkdir(parents=True, exist_ok=True)
     project = Path(tmp_path) / "project"
     if not project.is_dir():
         SuiteSnapshot(PROJECT).write_to(project)
@@ -38,7 +39,8 @@ def grade(tmp_path: Path, paths, *extra: str, env: dict | None = None,
     args = [*map(str, paths), "--out", str(out), "--journal", str(Path(tmp_path) / "journal"),
             "--no-progress", *extra]
     environment = {**os.environ, "PYTHONPATH": str(project), **(env or {})}
-    done = subprocess.run([sys.executable, "-c", GRADER, *args], cwd=project, env=environment,
+    done = subprocess.run([*wrapper, sys.executable, "-c", GRADER, *args], cwd=project,
+                          env=environment,
                           capture_output=True, text=True, timeout=timeout, **popen)
     assert "THE GRADER IMPORTED TORCH" not in done.stderr
     return Grading(done.returncode, done.stdout, done.stderr, out)

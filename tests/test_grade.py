@@ -17,6 +17,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -44,6 +45,8 @@ from properties.grading.watch import SuiteSnapshot, Watch
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "grading"
+#: Submissions that attack the grader (tests/test_attacks.py): graded under a sandbox only.
+ATTACKS = FIXTURES / "attacks"
 NAMES = ["corr2d", "corr2d_multi_in", "corr2d_multi_in_out", "corr2d_multi_in_out_1x1",
          "pool2d", "batch_norm", "Conv2D", "BatchNorm", "conv2d", "max_pool2d", "avg_pool2d",
          "LeNet"]
@@ -56,7 +59,7 @@ def expectations() -> dict[str, dict[str, set[str]]]:
     `convcheck-grade:` line ("a|b" allows either)."""
     rows = {}
     for path in sorted(FIXTURES.rglob("*")):
-        if path.suffix not in (".py", ".ipynb"):
+        if path.suffix not in (".py", ".ipynb") or ATTACKS in path.parents:
             continue
         match = re.search(r"convcheck-grade: ([^\n\"\\]+)", path.read_text())
         assert match, f"{path} has no convcheck-grade line"
@@ -866,6 +869,83 @@ def test_grading_a_small_class_end_to_end(tmp_path):
     assert (out / "grades.csv").read_bytes() == first
 
 
+FIXTURE_PATHS = [FIXTURES / identifier for identifier in expectations()]
+
+
+RECORDING = """
+import hashlib, torch
+
+def corr2d(X, K):
+    with open({log!r}, "a") as handle:
+        handle.write(hashlib.sha256(X.numpy().tobytes() + K.numpy().tobytes()).hexdigest())
+        handle.write("\\n")
+    h, w = K.shape
+    Y = torch.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=X.dtype)
+    for i in range(Y.shape[0]):
+        for j in range(Y.shape[1]):
+            Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
+    return Y
+"""
+
+
+def _judged_inputs(tmp_path, seed, name):
+    """The inputs a judge hands corr2d with this seed on its standard input, and its output
+    (-v: with the report header)."""
+    log = tmp_path / f"{name}.log"
+    target = tmp_path / f"{name}.py"
+    target.write_text(RECORDING.format(log=str(log)))
+    settings = RunSettings(names=("corr2d",), timeout=300, call_timeout=30,
+                           memory_limit_mb=None, max_examples=2, seed=seed)
+    args = command(settings, PROJECT, str(target), tmp_path / f"{name}.json",
+                   tmp_path / f"{name}.events")
+    secrets = json.dumps({"key": "k" * 64, "seed": seed})
+    done = subprocess.run([*args, "-v"], input=secrets, cwd=tmp_path, capture_output=True,
+                          text=True,
+                          env={**os.environ, "CI": "true"}, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return log.read_text().split(), done.stdout
+
+
+def test_the_grading_seed_draws_the_inputs_and_the_examples_setting_holds(tmp_path):
+    first, header = _judged_inputs(tmp_path, 1, "first")
+    again, _ = _judged_inputs(tmp_path, 1, "again")
+    other, _ = _judged_inputs(tmp_path, 2, "other")
+    assert "hypothesis profile: convcheck-grade (max_examples=2, derandomize=False)" in header
+    assert first == again                  # the same seed: the same sheet
+    assert set(other) - set(first)         # another seed: other inputs
+
+
+def test_without_bubblewrap_or_root_the_grading_says_not_sandboxed_or_refuses(tmp_path):
+    """bubblewrap off the PATH, and (when these tests run as root) a user namespace that makes
+    the grader an ordinary user: no sandbox works, and the grader says so everywhere."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    prefix = []
+    if os.geteuid() == 0:
+        unshare = shutil.which("unshare")
+        if unshare is None:
+            pytest.skip("root, and no unshare(1) to grade as an ordinary user")
+        prefix = [unshare, "--user", "--map-user=1000", "--map-group=1000", "--"]
+    class_dir = tmp_path / "class"
+    class_dir.mkdir()
+    (class_dir / "correct_textbook.py").write_bytes((FIXTURES / "correct_textbook.py").read_bytes())
+    refused = grade(tmp_path / "refused", [class_dir], "--only", "corr2d", "--require-sandbox",
+                    env={"PATH": str(empty)}, wrapper=prefix)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "no sandbox works here: bubblewrap (bwrap) is not installed; dropping to another " \
+        "uid needs root" in refused.stderr
+    assert not (refused.out / "grades.csv").exists()
+    done = grade(tmp_path / "graded", [class_dir], "--only", "corr2d", "--max-examples", "1",
+                 env={"PATH": str(empty)}, wrapper=prefix)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "NOT SANDBOXED" in done.stderr and "not tamper resistant" in done.stderr
+    sheet = list(csv.DictReader(open(done.out / "grades.csv")))
+    assert [(r["corr2d"], r["sandbox"]) for r in sheet] == [("pass", "not sandboxed")]
+    settings = json.loads((done.out / "grades.json").read_text())["settings"]
+    assert settings["sandbox"]["sandboxed"] is False
+    assert settings["sandbox"]["tamper_resistant"] is False
+
+
 @pytest.mark.skipif(os.environ.get("CONVCHECK_GRADE_FULL") != "1",
                     reason="grades every fixture twice (minutes): set CONVCHECK_GRADE_FULL=1")
 def test_the_whole_fixture_folder(tmp_path):
@@ -873,7 +953,7 @@ def test_the_whole_fixture_folder(tmp_path):
     extra = ["--only", "corr2d", "--only", "pool2d", "--max-examples", "5", "--timeout",
              "150", "--call-timeout", "30", "--jobs", "4", "--feedback",
              str(tmp_path / "feedback")]
-    out, _ = _grade(tmp_path, [FIXTURES], *extra)
+    out, _ = _grade(tmp_path, FIXTURE_PATHS, *extra)
     _check_rows(out, list(expectations()), names)
     first = (out / "grades.csv").read_bytes()
     for identifier in expectations():
@@ -882,7 +962,7 @@ def test_the_whole_fixture_folder(tmp_path):
             text = (tmp_path / "feedback" / (identifier + ".md")).read_text()
             assert f"| {diagnosed[0]} | fail: {diagnosed[1]}" in text
     (tmp_path / "journal").unlink()
-    out, _ = _grade(tmp_path, [FIXTURES], *extra)
+    out, _ = _grade(tmp_path, FIXTURE_PATHS, *extra)
     assert (out / "grades.csv").read_bytes() == first
 
 

@@ -25,7 +25,8 @@ import os
 import secrets
 from pathlib import Path
 
-from properties.grading.safefile import UnsafeFile, append_regular, read_regular, remove
+from properties.grading.safefile import (UnsafeFile, append_regular, create_new, read_regular,
+                                         remove)
 from properties.grading.verdict import Verdict
 
 #: Largest journal read back (a class of thousands of submissions fits many times).
@@ -136,7 +137,12 @@ class Journal:
     def _append(self, entry: dict) -> bytes:
         line = json.dumps({**entry, "hmac": _signed(entry, self._secret)}, sort_keys=True)
         data = (line + "\n").encode("utf-8")
-        append_regular(self.path, data)
+        try:
+            append_regular(self.path, data)
+        except UnsafeFile:  # something else was put in its place: the journal as written
+            remove(self.path)
+            with create_new(self.path) as handle:
+                handle.write(self.data + data)
         self.data += data
         return self.data
 

@@ -120,6 +120,10 @@ def pytest_configure(config):
     seed = secrets.get("seed")
     if examples is not None or seed is not None:
         from hypothesis import settings
+
+        # The suite's profiles, loaded now: importing them later (properties.session does)
+        # would load `ci` over the profile loaded here.
+        import properties.profiles  # noqa: F401
         changes = {} if examples is None else {"max_examples": max(1, examples)}
         if seed is not None:
             changes["derandomize"] = False
