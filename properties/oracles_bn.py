@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from properties.tolerance import Expected, batch_norm_bound, normalisation_bound
+from properties.tolerance import (Expected, batch_norm_bound, mean_error, normalisation_bound,
+                                  one_pass_variance_error, stable_variance_error)
 
 F64 = torch.float64
 MOMENTUM_FORMS = ("new-weighted", "old-weighted")
@@ -68,25 +69,31 @@ def _vector(t: torch.Tensor | None) -> torch.Tensor | None:
 @dataclass(frozen=True)
 class BatchStatistics:
     """Per-channel (C,) float64 statistics of a batch, with the error bounds of any
-    implementation computing them at unit roundoff u (see tolerance.batch_norm_bound)."""
+    numerically stable implementation computing them at unit roundoff u (see
+    tolerance.mean_error and tolerance.stable_variance_error)."""
     count: int
     mean: torch.Tensor
     biased: torch.Tensor
     unbiased: torch.Tensor
     mean_abs: torch.Tensor        # (1/n) sum |x|
     mean_square: torch.Tensor     # (1/n) sum x^2
+    max_abs: torch.Tensor         # max |x|
+    value_range: torch.Tensor     # max x - min x
 
     def variance(self, kind: str) -> torch.Tensor:
         return self.biased if kind == "biased" else self.unbiased
 
     def mean_error(self, u: float) -> torch.Tensor:
         """(n + 2) u mean|x|: the error of a computed batch mean."""
-        return (self.count + 2) * u * self.mean_abs
+        return mean_error(self.count, u, self.mean_abs)
 
-    def variance_error(self, kind: str, u: float) -> torch.Tensor:
-        """2 (n + 4) u E[x^2] (two-pass or one-pass), plus 2u |s2_unb| for the factor
-        n / (n - 1) of the unbiased variance."""
-        error = 2 * (self.count + 4) * u * self.mean_square
+    def variance_error(self, kind: str, u: float, one_pass: bool = False) -> torch.Tensor:
+        """The error of a stable (two-pass or Welford) biased variance, or with `one_pass`
+        that of E[x^2] - mean^2; plus 2u |s2_unb| for the factor n / (n - 1) of the
+        unbiased variance."""
+        error = one_pass_variance_error(self.count, u, self.mean_square) if one_pass else \
+            stable_variance_error(self.count, u, self.biased, self.max_abs, self.value_range,
+                                  self.mean_error(u))
         return error + 2 * u * self.unbiased if kind == "unbiased" else error
 
 
@@ -99,7 +106,8 @@ def batch_statistics(x: torch.Tensor) -> BatchStatistics:
     biased = ((x - channel_view(mean, x)) ** 2).mean(dim=dims)
     unbiased = biased * n / (n - 1) if n > 1 else torch.full_like(biased, float("nan"))
     return BatchStatistics(n, mean, biased, unbiased, x.abs().mean(dim=dims),
-                           (x * x).mean(dim=dims))
+                           (x * x).mean(dim=dims), x.abs().amax(dim=dims),
+                           x.amax(dim=dims) - x.amin(dim=dims))
 
 
 # --------------------------------------------------------------------------- outputs

@@ -22,7 +22,7 @@ from properties.gradients import check_gradients
 from properties.registry import Property
 from properties.results import CallResult
 from properties.strategies_bn import (EXAMPLES, GRADIENT_EXAMPLES, IDENTITY_EXAMPLES,
-                                      PERMUTED_EXAMPLES, RESCALED_EXAMPLES,
+                                      OFFSET_EXAMPLES, PERMUTED_EXAMPLES, RESCALED_EXAMPLES,
                                       TINY_VARIANCE_EXAMPLES, BatchNormCase, batch_norm_cases,
                                       gradient_cases, permuted_cases, rescaled_cases)
 from properties.tolerance import Expected, compared_dtype, unit_roundoff
@@ -428,10 +428,11 @@ CASES = batch_norm_cases()
 
 PROPERTIES = [
     Property(NAME, "in training agrees with the float64 oracle (Y and the running statistics)",
-             CASES, check_training_agrees, examples=EXAMPLES),
+             CASES, check_training_agrees, examples=EXAMPLES + OFFSET_EXAMPLES),
     Property(NAME, "in training gives each channel mean 0 and variance σ²/(σ²+eps) ≈ 1 "
                    "(gamma 1, beta 0)",
-             batch_norm_cases(channel_kinds=("spread",), affine="identity", eps_values=(1e-5,)),
+             batch_norm_cases(channel_kinds=("spread", "offset"), affine="identity",
+                              eps_values=(1e-5,)),
              check_unit_mean_and_variance, examples=IDENTITY_EXAMPLES, budget=0.25),
     Property(NAME, "is invariant to per-channel positive scaling and shifting of the input",
              rescaled_cases(), check_invariant_to_channel_rescaling,
@@ -450,11 +451,11 @@ PROPERTIES = [
              budget=0.5),
     Property(NAME, "updates the running statistics per its convention, mean and variance "
                    "alike, step after step", CASES, check_running_stats_two_steps,
-             examples=EXAMPLES, budget=0.5),
+             examples=EXAMPLES + OFFSET_EXAMPLES, budget=0.5),
     Property(NAME, "has gradients that match torch's float64 autograd", gradient_cases(),
              check_gradients_match_torch, examples=GRADIENT_EXAMPLES, budget=0.5),
     Property(NAME, "decides training by its mode switch alone (1st ed.: is_training, whatever "
                    "the grad mode; 2nd ed.: grad enabled, not torch.no_grad())", CASES,
-             check_mode_switch, dialects=("d2l-1st", "d2l-2nd"), examples=EXAMPLES[:1],
-             budget=0.25),
+             check_mode_switch, dialects=("d2l-1st", "d2l-2nd"),
+             examples=EXAMPLES[:1] + OFFSET_EXAMPLES, budget=0.25),
 ]

@@ -175,8 +175,9 @@ SIGNATURES: dict[tuple[str, str], Signature] = {s.key: s for s in (
                 mistakes=("bn-input-normalised-in-place", "bn-unbiased-variance-in-normalisation",
                           "bn-eps-outside-sqrt", "bn-wrong-axes", "bn-eval-uses-batch-stats",
                           "bn-training-uses-running-stats", "bn-gamma-beta-swapped",
-                          "half-precision-accumulation", "bn-running-stats-not-updated",
-                          "bn-momentum-mixed", "bn-running-stats-updated-in-eval"))
+                          "bn-one-pass-variance", "half-precision-accumulation",
+                          "bn-running-stats-not-updated", "bn-momentum-mixed",
+                          "bn-running-stats-updated-in-eval"))
       for dialect in ("d2l-1st", "d2l-2nd")),
     Signature("batch_norm", "functional", "batch-norm",
               (Param("input"), Param("running_mean", in_place=True),
@@ -185,8 +186,9 @@ SIGNATURES: dict[tuple[str, str], Signature] = {s.key: s for s in (
               mistakes=("bn-input-normalised-in-place", "bn-unbiased-variance-in-normalisation",
                         "bn-eps-outside-sqrt", "bn-wrong-axes", "bn-eval-uses-batch-stats",
                         "bn-training-uses-running-stats", "bn-gamma-beta-swapped",
-                        "half-precision-accumulation", "bn-running-stats-not-in-place",
-                        "bn-momentum-mixed", "bn-momentum-inverted", "bn-running-var-biased",
+                        "bn-one-pass-variance", "half-precision-accumulation",
+                        "bn-running-stats-not-in-place", "bn-momentum-mixed",
+                        "bn-momentum-inverted", "bn-running-var-biased",
                         "bn-running-stats-updated-in-eval")),
     Signature("Conv2D", "module", "module", _params("kernel_size"),
               mistakes=("parameters-not-nn-parameter", "parameters-detached")),

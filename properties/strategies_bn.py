@@ -7,6 +7,10 @@ vectors of shape (C,)); the properties reshape them for the textbook dialect ((1
   variance in the normalisation shows;
 - tiny-variance channels (values k * 2^-10 around a small integer, variance below eps), where
   eps decides the output;
+- offset channels (values in [-8, 8] plus ±10^k: a mean 10^k/8 to 10^k times the spread, up
+  to k = 4 in float32 and k = 7 in float64), where the one-pass variance E[x^2] - mean^2
+  cancels catastrophically while a stable algorithm keeps the error the tolerance model
+  allows (contract: "Accuracy on ill-conditioned inputs");
 - a batch of one with spatial positions (4-D and 3-D), always at least 2 values per channel;
 - weight without bias (and the other combinations) in the functional dialect;
 - non-contiguous layouts in the functional dialect.
@@ -31,6 +35,13 @@ EPS_VALUES = (1e-5, 1e-3, 0.1)
 #: 0.5 is left out: with it both momentum forms give the same running statistics.
 MOMENTUM_VALUES = (0.1, 0.9, 0.3, 0.75)
 CHANNELS = st.integers(1, 3)
+#: Offset channels add ±10^k to values in [-8, 8]: the mean is 10^k/8 to 10^k times the spread
+#: (more when the values shrink towards equal ones). 10^k is exact in either dtype; the ratio
+#: reaches 10^3 in float32 and 10^6 in float64, where the one-pass variance has lost every
+#: digit (float32 keeps a spread of 8 around 10^4 to about 10 bits).
+OFFSET_EXPONENTS = {torch.float32: (2, 3, 4), torch.float64: (2, 4, 6, 7)}
+#: What each channel of a batch may be (see `batches`).
+CHANNEL_KINDS = ("spread", "tiny", "offset")
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -87,10 +98,20 @@ def spread_channel(draw, shape, dtype, label="channel", integer_valued=None):
 
 
 @st.composite
+def offset_channel(draw, shape, dtype, label="channel", integer_valued=None):
+    """±10^k + values in [-8, 8] (k from OFFSET_EXPONENTS): a per-channel mean large relative
+    to the spread, rounded to dtype."""
+    exponent = draw(st.sampled_from(OFFSET_EXPONENTS[dtype]), label=f"{label} offset 10^")
+    sign = draw(st.sampled_from((1, -1)), label=f"{label} offset sign")
+    values = draw(spread_channel(shape, torch.float64, label, integer_valued))
+    return (sign * 10.0 ** exponent + values).to(dtype)
+
+
+@st.composite
 def tiny_variance_channel(draw, shape, dtype, label="channel", max_offset=1):
     """offset + k * 2^-10 with k in [-2, 2] and a small integer offset: variance at most
-    4 * 2^-20 (below 1e-5), so eps decides the output. The offset stays small, so E[x^2]
-    stays small and a one-pass variance E[x^2] - mean^2 is still accurate enough to judge."""
+    4 * 2^-20 (below 1e-5), so eps decides the output. The offset stays small: these channels
+    judge eps, offset channels judge the conditioning."""
     offset = draw(st.integers(-max_offset, max_offset), label=f"{label} offset")
     steps = draw(tensors(shape, torch.float64, low=-2, high=2, integer_valued=True,
                          label=f"{label} steps"))
@@ -98,15 +119,18 @@ def tiny_variance_channel(draw, shape, dtype, label="channel", max_offset=1):
 
 
 @st.composite
-def batches(draw, shape, dtype, channel_kinds=("spread", "tiny"),
+def batches(draw, shape, dtype, channel_kinds=CHANNEL_KINDS,
             integer_valued=None) -> torch.Tensor:
-    """X of `shape` built channel by channel, each channel of a drawn kind."""
+    """X of `shape` built channel by channel, each channel of a drawn kind: 'spread'
+    (`spread_channel`), 'tiny' (`tiny_variance_channel`) or 'offset' (`offset_channel`)."""
     per_channel = (shape[0], *shape[2:])
     channels = []
     for c in range(shape[1]):
         kind = draw(st.sampled_from(channel_kinds), label=f"channel {c} kind")
         if kind == "spread":
             channel = spread_channel(per_channel, dtype, f"channel {c}", integer_valued)
+        elif kind == "offset":
+            channel = offset_channel(per_channel, dtype, f"channel {c}", integer_valued)
         else:
             channel = tiny_variance_channel(per_channel, dtype, f"channel {c}")
         channels.append(draw(channel))
@@ -144,7 +168,7 @@ def running_statistics(draw, channels, dtype):
 
 
 @st.composite
-def batch_norm_cases(draw, *, ndims=(2, 3, 4), channel_kinds=("spread", "tiny"),
+def batch_norm_cases(draw, *, ndims=(2, 3, 4), channel_kinds=CHANNEL_KINDS,
                      affine="optional", noncontiguous=True, integer_valued=None,
                      eps_values=EPS_VALUES, dtype=None) -> BatchNormCase:
     """A BatchNormCase in the functional dialect's range: 2-D to 4-D input, any layout
@@ -170,17 +194,25 @@ class RescaledCase(Case):
     shift: torch.Tensor
 
 
+#: Shifts of the rescaled cases are integers in [-4, 4] times one of these powers of two: up
+#: to 4 * 2^12, about 10^4 times the spread of the scaled values (an offset, see
+#: OFFSET_EXPONENTS), still exact in float32 (at most 17 significant bits).
+SHIFT_FACTORS = (1, 2 ** 6, 2 ** 12)
+
+
 @st.composite
 def rescaled_cases(draw, **case_options) -> RescaledCase:
-    """Scales are powers of two in [1/4, 4] and shifts integers in [-4, 4]: applied to
-    integer-valued spread channels, the rescaled input is exact in either precision."""
+    """Scales are powers of two in [1/4, 4] and shifts integers in [-4, 4] times a factor of
+    SHIFT_FACTORS: applied to integer-valued spread channels, the rescaled input is exact in
+    either precision, and a large shift makes it ill-conditioned."""
     case = draw(batch_norm_cases(channel_kinds=("spread",), integer_valued=True,
                                  **case_options))
     c = case.channels
     exponents = draw(st.lists(st.integers(-2, 2), min_size=c, max_size=c), label="scale = 2^")
     shifts = draw(st.lists(st.integers(-4, 4), min_size=c, max_size=c), label="shift")
+    factor = draw(st.sampled_from(SHIFT_FACTORS), label="shift factor")
     return RescaledCase(case, 2.0 ** torch.tensor(exponents, dtype=torch.float64),
-                        torch.tensor(shifts, dtype=torch.float64))
+                        factor * torch.tensor(shifts, dtype=torch.float64))
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -277,18 +309,36 @@ def _example_tiny_variance(dtype=torch.float32) -> BatchNormCase:
                          0.1)
 
 
+def _example_offset(dtype=torch.float32) -> BatchNormCase:
+    """Pixel-like channels around 1000 and -3000 with a spread of about 1 (means 10^3 and more
+    times the spread) beside a centred one: a float32 one-pass variance loses every digit."""
+    X = torch.tensor([[1000.25, 2.0, -2999.5], [999.5, -1.0, -3001.0], [1001.0, 0.5, -3000.25],
+                      [1000.75, 3.0, -2998.75], [999.0, -2.5, -3000.5]], dtype=dtype)
+    return BatchNormCase(X, torch.tensor([1.5, -0.5, 2.0], dtype=dtype),
+                         torch.tensor([0.5, 1.0, -1.0], dtype=dtype),
+                         torch.tensor([0.5, -1.0, 2.0], dtype=dtype),
+                         torch.tensor([2.0, 0.5, 1.0], dtype=dtype), 1e-5, 0.1)
+
+
 EXAMPLES = (_example_2d(), _example_4d())
+#: Run after EXAMPLES (a target's other mistakes show on those first) wherever the batch's own
+#: statistics are used: the training output, its moments, the mode switch, the running
+#: statistics and the gradients (and, shifted, the rescaling invariance).
+OFFSET_EXAMPLES = (_example_offset(),)
 IDENTITY_EXAMPLES = tuple(c.replace(gamma=torch.ones_like(c.gamma),
                                     beta=torch.zeros_like(c.beta), eps=1e-5)
-                          for c in EXAMPLES)
+                          for c in EXAMPLES + OFFSET_EXAMPLES)
 TINY_VARIANCE_EXAMPLES = (_example_tiny_variance(),)
 RESCALED_EXAMPLES = (RescaledCase(EXAMPLES[0], torch.tensor([2.0, 0.5, 4.0], dtype=torch.float64),
-                                  torch.tensor([1.0, -3.0, 2.0], dtype=torch.float64)),)
+                                  torch.tensor([1.0, -3.0, 2.0], dtype=torch.float64)),
+                     RescaledCase(EXAMPLES[0], torch.tensor([1.0, 0.5, 2.0], dtype=torch.float64),
+                                  torch.tensor([4096.0, -192.0, 8192.0], dtype=torch.float64)))
 PERMUTED_EXAMPLES = (PermutedCase(EXAMPLES[0], ((1, 0, 3, 2), (2, 3, 0, 1), (3, 2, 1, 0))),
                      PermutedCase(EXAMPLES[1], (tuple(range(11, -1, -1)),
                                                 (1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10))))
 GRADIENT_EXAMPLES = tuple(GradientCase(c, ((torch.arange(c.X.numel(), dtype=c.X.dtype) * 5 % 7)
-                                           - 3).reshape(c.X.shape)) for c in EXAMPLES)
+                                           - 3).reshape(c.X.shape))
+                          for c in EXAMPLES + OFFSET_EXAMPLES)
 MODULE_EXAMPLES = (
     ModuleCase(2, (EXAMPLES[0].X, EXAMPLES[0].X.flip(0) * 2 - 1), EXAMPLES[0].X.flip(1),
                EXAMPLES[0].gamma, EXAMPLES[0].beta, GRADIENT_EXAMPLES[0].upstream),

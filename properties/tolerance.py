@@ -23,7 +23,9 @@ Underflow: every comparison also allows UNDERFLOW_ALLOWANCE smallest normal numb
 error (about 5e-38 in float32), since values in the subnormal range may be flushed to zero.
 
 Max pooling selects an input element: it is exact at the compared precision (bound 0).
-Batch norm: see `batch_norm_bound`.
+Batch norm: the batch statistics' errors are those of a numerically stable algorithm
+(`mean_error`, `stable_variance_error`: two-pass or Welford), propagated through the
+normalisation (`normalisation_bound`); see `batch_norm_bound`.
 """
 from __future__ import annotations
 
@@ -75,22 +77,80 @@ def fft_global_term(x: torch.Tensor, k: torch.Tensor, transform_size: int, u: fl
     return FFT_FACTOR * u * math.log2(max(transform_size, 2)) * norm_x * norm_k
 
 
-def batch_norm_bound(x: torch.Tensor, gamma: torch.Tensor | None, beta: torch.Tensor | None,
-                     mean: torch.Tensor, var: torch.Tensor, eps: float, u: float,
-                     reduce_dims: tuple[int, ...]) -> torch.Tensor:
-    """Per-element bound for y = gamma (x - mean) / sqrt(var + eps) + beta in training.
+def mean_error(count: int, u: float, mean_abs):
+    """(n + 2) u mean|x|: the error of a mean of n values computed at unit roundoff u in any
+    summation order (gamma_{n-1} for the sum, u for the division, u for rounding the input
+    first; Higham 3.1). Relative to the spread it is (n + 2) u |mean| / sigma: an offset
+    costs the mean this much in every algorithm."""
+    return (count + 2) * u * mean_abs
 
-    With n values per channel: the mean is off by at most dm = (n + 2) u mean|x|; the variance
-    (two-pass, or one-pass E[x^2] - mean^2) by at most dv = 2 (n + 4) u E[x^2]; the rest is
-    `normalisation_bound`. Everything is float64; `mean`/`var` broadcast against `x` (keepdim
-    shapes).
+
+def stable_variance_error(count: int, u: float, variance, max_abs, value_range, dm):
+    """Error bound of the biased variance sigma2 of n values computed by a numerically stable
+    algorithm at unit roundoff u, to first order in u (plus the second-order dm^2 terms):
+
+        dv = (n + 4) u sigma2 + 2 dm^2 + 6 u D^2 + (n + 7)/2 u A D,
+
+    with dm the mean's error (`mean_error`), A = max|x| and D = max x - min x per channel.
+
+    * Two-pass, sigma2 = (1/n) sum (x_i - m)^2 with the computed mean m = mu + delta,
+      |delta| <= dm: each fl(x_i - m)^2 carries (1 + theta_3), the sum and the division
+      gamma_n, and (1/n) sum (x_i - m)^2 = sigma2 + delta^2 exactly (the cross term
+      sum (x_i - mu) vanishes). So |dv| <= gamma_{n+3} (sigma2 + dm^2) + dm^2.
+    * Welford (M_k = M_{k-1} + d_k / k, S_k = S_{k-1} + d_k (x_k - M_k), d_k = x_k - M_{k-1}):
+      the running mean's error obeys m_k = (1 - 1/k) m_{k-1} + xi_k with
+      |xi_k| <= 3u|d_k|/k + u|M_k|, so |m_k| <= 3uD + (k + 1)uA/2; it enters each product
+      d_k (x_k - M_k) at most as (|m_{k-1}| + |m_k|) D, the products' own roundings add
+      3u d_k e_k and the (non-negative, growing) sum (n - 1)u S_n. Summed (sum_k |m_k| <=
+      3nuD + n(n + 3)uA/4) and divided by n:
+      |dv| <= (n + 3) u sigma2 + 6 u D^2 + (n + 3)/2 u A D (Chan, Golub and LeVeque 1983:
+      relative error about n u kappa, kappa = sqrt(1 + mu^2/sigma2); pairwise/cascaded
+      Welford, torch's var_mean, does better).
+    * Rounding float64 input to the compared float32 first moves sigma2 by at most
+      2u mean(|x - mu| |x|) <= 2 u A D.
+    The bound is the larger of the first two plus the third (gamma_{n+3} <= (n + 4)u while
+    (n + 3)^2 u <= 1). It grows like n u |mu| D, linearly in the
+    offset relative to the spread; the one-pass E[x^2] - mean^2 is only bounded by
+    `one_pass_variance_error`, which grows like n u mu^2: quadratically, so with a mean 10^3
+    times the spread in float32 it loses every digit (and can go negative).
     """
+    return ((count + 4) * u * variance + 2 * dm * dm + 6 * u * value_range * value_range
+            + (count + 7) / 2 * u * max_abs * value_range)
+
+
+def one_pass_variance_error(count: int, u: float, mean_square):
+    """2 (n + 4) u E[x^2]: the error bound of the one-pass variance fl(E[x^2]) - fl(mean)^2
+    (each of E[x^2] and mean^2 is off by about (n + 2) u E[x^2]). Not an accuracy a correct
+    implementation may have (contract: "Accuracy on ill-conditioned inputs"); the diagnosis
+    uses it to recognise that formula (bn-one-pass-variance)."""
+    return 2 * (count + 4) * u * mean_square
+
+
+def channel_errors(x: torch.Tensor, u: float,
+                   reduce_dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dm, dv) per channel (keepdim shapes) of the batch statistics of x over `reduce_dims`:
+    `mean_error` and `stable_variance_error`."""
     x = x.to(torch.float64)
     n = 1
     for d in reduce_dims:
         n *= x.shape[d]
-    dm = (n + 2) * u * x.abs().mean(dim=reduce_dims, keepdim=True)
-    dv = 2 * (n + 4) * u * (x * x).mean(dim=reduce_dims, keepdim=True)
+    dm = mean_error(n, u, x.abs().mean(dim=reduce_dims, keepdim=True))
+    mean = x.mean(dim=reduce_dims, keepdim=True)
+    variance = ((x - mean) ** 2).mean(dim=reduce_dims, keepdim=True)
+    top, bottom = x.amax(dim=reduce_dims, keepdim=True), x.amin(dim=reduce_dims, keepdim=True)
+    return dm, stable_variance_error(n, u, variance, x.abs().amax(dim=reduce_dims, keepdim=True),
+                                     top - bottom, dm)
+
+
+def batch_norm_bound(x: torch.Tensor, gamma: torch.Tensor | None, beta: torch.Tensor | None,
+                     mean: torch.Tensor, var: torch.Tensor, eps: float, u: float,
+                     reduce_dims: tuple[int, ...]) -> torch.Tensor:
+    """Per-element bound for y = gamma (x - mean) / sqrt(var + eps) + beta in training: the
+    statistics' errors dm and dv of a stable algorithm (`channel_errors`) propagated by
+    `normalisation_bound`. Everything is float64; `mean`/`var` broadcast against `x` (keepdim
+    shapes).
+    """
+    dm, dv = channel_errors(x, u, reduce_dims)
     return normalisation_bound(x, gamma, beta, mean, var, eps, u, dm, dv)
 
 

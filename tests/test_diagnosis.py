@@ -84,11 +84,13 @@ def functional_cases(name):
 
 
 def batch_norm_cases(dialect):
+    """Training and evaluation calls on (6, 3) and (2, 3, 3, 4) inputs, and on (6, 3) input
+    whose channels have means about 1000 and 3000 times their spread (float32)."""
     cases = []
-    for shape in ((6, 3), (2, 3, 3, 4)):
+    for shape, offset in (((6, 3), 0.0), ((2, 3, 3, 4), 0.0), ((6, 3), 1000.0)):
         c = shape[1]
         stat = (1, c) if len(shape) == 2 else (1, c, 1, 1)
-        X = _rand(*shape, seed=11)
+        X = _rand(*shape, seed=11) + offset * torch.tensor([1.0, -3.0, 0.0]).reshape(stat)
         gamma, beta = _rand(*stat, seed=12), _rand(*stat, seed=13)
         mean, var = _rand(*stat, seed=14), _rand(*stat, seed=15).abs() + 0.5
         if dialect == "functional":

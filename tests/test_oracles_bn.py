@@ -1,7 +1,8 @@
 """Tests of the batch-norm oracles (properties.oracles_bn) and their error models: the values
 agree with independent formulas and with torch's modules; the bounds accept every correct way
-of computing batch norm in float32 (torch, the textbook's two-pass code, a one-pass variance,
-torch's folded affine form) and reject the known mistakes."""
+of computing batch norm in float32 (torch, the textbook's two-pass code, Welford's update,
+torch's var_mean, torch's folded affine form) and reject the known mistakes, the one-pass
+variance E[x²] − E[x]² on data whose mean is large relative to its spread among them."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,7 @@ from properties.tolerance import unit_roundoff
 FAST = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 F64 = torch.float64
 U32 = unit_roundoff(torch.float32)
+U64 = unit_roundoff(torch.float64)
 
 
 def _view(v, x):
@@ -40,9 +42,10 @@ def test_training_output_is_the_formula(case):
     mean = x.mean(dim=dims, keepdim=True)
     var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)
     y = _view(case.gamma, x) * (x - mean) / torch.sqrt(var + case.eps) + _view(case.beta, x)
-    assert torch.allclose(oracles_bn.training_output(x, case.gamma, case.beta,
-                                                     case.eps).value, y, rtol=1e-12,
-                          atol=1e-12)
+    expected = oracles_bn.training_output(x, case.gamma, case.beta, case.eps)
+    # two float64 computations (offset channels make them differ by more than 1e-12)
+    assert bool(((expected.value - y).abs() <= 2 * torch.as_tensor(expected.bound(U64))
+                 + 2 * U64 * y.abs()).all())
 
 
 @FAST
@@ -137,6 +140,25 @@ def _one_pass(x, g, b, eps):
     return g * (x - mean) / torch.sqrt(var + eps) + b
 
 
+def _welford(x, g, b, eps):
+    """Welford's update, one value per channel at a time, in x's dtype."""
+    values = torch.movedim(x, 1, 0).reshape(x.shape[1], -1)
+    mean = torch.zeros(x.shape[1], dtype=x.dtype)
+    total = torch.zeros(x.shape[1], dtype=x.dtype)
+    for k in range(values.shape[1]):
+        delta = values[:, k] - mean
+        mean = mean + delta / (k + 1)
+        total = total + delta * (values[:, k] - mean)
+    shape = (1, x.shape[1]) + (1,) * (x.dim() - 2)
+    var = total / values.shape[1]
+    return g * (x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + eps) + b
+
+
+def _var_mean(x, g, b, eps):
+    var, mean = torch.var_mean(x, dim=oracles_bn.reduce_dims(x), unbiased=False, keepdim=True)
+    return g * (x - mean) / torch.sqrt(var + eps) + b
+
+
 def _folded(x, g, b, eps):
     dims = oracles_bn.reduce_dims(x)
     mean = x.mean(dim=dims, keepdim=True)
@@ -148,7 +170,8 @@ def _torch(x, g, b, eps):
     return F.batch_norm(x, None, None, g.reshape(-1), b.reshape(-1), training=True, eps=eps)
 
 
-CORRECT = {"torch": _torch, "two-pass": _two_pass, "one-pass": _one_pass, "folded": _folded}
+CORRECT = {"torch": _torch, "two-pass": _two_pass, "welford": _welford,
+           "var_mean": _var_mean, "folded": _folded}
 
 
 def _float32_case(case):
@@ -192,6 +215,32 @@ def test_training_bound_rejects_eps_outside_the_square_root():
     x = torch.tensor([[0.0], [2.0 ** -10], [-(2.0 ** -10)], [2.0 ** -9]])
     wrong = oracles_bn.eps_outside_sqrt(x, eps=1e-5)
     assert not _within(wrong, oracles_bn.training_output(x, eps=1e-5))
+
+
+def _offset_batch(ratio: float, seed: int = 3) -> torch.Tensor:
+    """float32 (6, 3): channel c has mean ratio·(c + 1)·(−1)^c and spread about 1."""
+    g = torch.Generator().manual_seed(seed)
+    offsets = ratio * torch.tensor([1.0, -2.0, 3.0], dtype=F64)
+    return (torch.randn(6, 3, generator=g, dtype=F64) + offsets).float()
+
+
+@pytest.mark.parametrize("ratio", [1e2, 1e3, 1e4])
+def test_training_bound_rejects_the_one_pass_variance_on_offset_data(ratio):
+    """E[x²] − E[x]² in float32 cancels when the mean is large relative to the spread; the
+    stable algorithms pass the same input (the bound is theirs), and the one-pass variance is
+    within the one-pass error model (the diagnosis's)."""
+    x = _offset_batch(ratio)
+    ones, zeros = torch.ones(1, 3), torch.zeros(1, 3)
+    expected = oracles_bn.training_output(x)
+    assert all(_within(CORRECT[name](x, ones, zeros, 1e-5), expected) for name in CORRECT)
+    assert not _within(_one_pass(x, ones, zeros, 1e-5), expected)
+    mean = x.mean(dim=0)
+    one_pass_var = ((x * x).mean(dim=0) - mean * mean).to(F64)
+    stats = oracles_bn.batch_statistics(x)
+    assert bool(((one_pass_var - stats.biased).abs()
+                 <= stats.variance_error("biased", U32, one_pass=True)).all())
+    assert bool(((one_pass_var - stats.biased).abs()
+                 > stats.variance_error("biased", U32)).any())
 
 
 def test_training_bound_rejects_half_precision():

@@ -19,7 +19,8 @@ import torch
 from properties import oracles_bn as bn
 from properties.diagnosis.core import (F64, RESULT, View, arg_after, half_precision, item,
                                        variant)
-from properties.tolerance import Expected, batch_norm_bound
+from properties.tolerance import (Expected, batch_norm_bound, channel_errors, compared_dtype,
+                                  unit_roundoff)
 
 ALL_CONVENTIONS = tuple(itertools.product(bn.MOMENTUM_FORMS, bn.VARIANCE_KINDS))
 TORCH_CONVENTION = (("new-weighted", "unbiased"),)
@@ -143,8 +144,8 @@ def wrong_axes_updates(view: View, c: Call):
             n = math.prod(x.shape[d] for d in dims)
             mean = x.mean(dim=dims, keepdim=True)
             biased = ((x - mean) ** 2).mean(dim=dims, keepdim=True)
-            dm = lambda u, n=n, dims=dims: (n + 2) * u * x.abs().mean(dim=dims, keepdim=True)
-            dv = lambda u, n=n, dims=dims: 2 * (n + 4) * u * (x * x).mean(dim=dims, keepdim=True)
+            dm = lambda u, dims=dims: channel_errors(x, u, dims)[0]
+            dv = lambda u, dims=dims: channel_errors(x, u, dims)[1]
             batches = [(old_mean, mean, dm), (old_var, biased, dv)]
             if n > 1:
                 batches.append((old_var, biased * n / (n - 1), dv))
@@ -202,6 +203,55 @@ def _y_variant(values, when=lambda c: True):
 
 def half_precision_y(view: View) -> bool:
     return half_precision(call_of(view).y)(view)
+
+
+def one_pass_variance(view: View) -> bool:
+    """Y is batch norm with a wrong variance v' per channel, every v' within the one-pass
+    formula's error of sigma2 (tolerance.one_pass_variance_error) where that error exceeds a
+    stable algorithm's: the variance computed as E[x^2] - mean^2.
+
+    v' is read off the target's Y: per channel, the least-squares factor a with
+    (Y - beta) / gamma = a (x - mu) gives v' = 1/a^2 - eps, and Y must agree with
+    gamma (x - mu) / sqrt(v' + eps) + beta under the stable error model, so a Y that is not a
+    per-channel rescaling of the right one (another mistake) is not this one. A channel whose
+    Y is NaN throughout is the one-pass variance gone below -eps: it counts where the
+    one-pass error exceeds sigma2 + eps."""
+    c = call_of(view)
+    y = view.value(c.y)
+    if not c.training or not view.wrong(c.y) or tuple(y.shape) != tuple(c.x.shape):
+        return False
+    x = c.x.to(F64)
+    dims = bn.reduce_dims(x)
+    stats = bn.batch_statistics(x)
+    u = unit_roundoff(compared_dtype(view.input_dtype, y.dtype))
+    one_pass_error = stats.variance_error("biased", u, one_pass=True)
+    g, b = bn.channel_view(c.gamma, x), bn.channel_view(c.beta, x)
+    centred = x - bn.channel_view(stats.mean, x)
+    scaled = y.detach().to(F64).cpu() - (0.0 if b is None else b)
+    scaled = scaled if g is None else scaled / g
+    spread = (centred * centred).sum(dim=dims)
+    implied = 1 / ((scaled * centred).sum(dim=dims) / spread) ** 2 - c.eps
+    lost = torch.movedim(scaled.isnan(), 1, 0).reshape(x.shape[1], -1).all(dim=1)
+    informative = (spread > 0) & ~lost
+    if g is not None:
+        informative &= g.reshape(-1) != 0
+    implied = torch.where(informative, implied, stats.biased)
+    plausible = torch.where(lost, stats.biased + c.eps <= one_pass_error,
+                            ((implied - stats.biased).abs() <= one_pass_error)
+                            & implied.isfinite() & (implied + c.eps > 0))
+    if not bool(plausible.all()) or not bool(
+            (one_pass_error > stats.variance_error("biased", u)).any()):
+        return False
+    if bool(lost.all()):
+        return True
+    var = bn.channel_view(implied, x)
+    value = bn._affine(centred / torch.sqrt(var + c.eps), c.gamma, c.beta, x)
+    shape = [1] * x.dim()
+    shape[1] = x.shape[1]
+    mean = bn.channel_view(stats.mean, x)
+    return view.agrees(c.y, Expected(value, lambda u: batch_norm_bound(x, g, b, mean, var,
+                                                                       c.eps, u, dims),
+                                     ~lost.reshape(shape)))
 
 
 # --------------------------------------------------------------------------- running stats
