@@ -15,6 +15,12 @@ Welford), the one-pass E[x²] − E[x]² (the mistake), float16 accumulation.
 Part 2 (`--suite-seeds N`): `pytest --target T -k "batch_norm or BatchNorm" -m "not lenet"`
 with the default `dev` profile and `--hypothesis-seed` 0..N−1 on each target; prints each
 target's verdict and the diagnoses named.
+
+Part 3 (`--lenet`): the BN-LeNet check's first steps (properties/lenet_checks.py: same
+weights, same batches) with fc1's and fc2's biases raised by an offset, for torch's
+BatchNorm, the textbook's (both editions, two-pass) and the textbook's with a one-pass
+variance: the largest relative difference of the training loss from torch's with the same
+offset (LOSS_RTOL is the check's tolerance).
 """
 from __future__ import annotations
 
@@ -212,6 +218,55 @@ def verdict_table(targets: list[str], seeds: int) -> None:
                   f"{', '.join(sorted(entry['diagnoses'])) or '—'} |", flush=True)
 
 
+# --------------------------------------------------------------------------- BN-LeNet with offsets
+
+def _module_file(path: str):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f"bench_{Path(path).stem}", PROJECT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def lenet_modules() -> dict:
+    """name -> BatchNorm(num_features, num_dims) factory."""
+    first = _module_file("tests/corpus/correct/d2l_first_edition.py")
+    second = _module_file("tests/corpus/correct/d2l_second_edition.py")
+    one_pass = _module_file("tests/corpus/correct/d2l_second_edition.py")
+    one_pass.batch_norm = _module_file(
+        "tests/corpus/buggy/batch_norm_d2l2_one_pass_variance.py").batch_norm
+    return {"d2l 1st ed. (two-pass)": first.BatchNorm, "d2l 2nd ed. (two-pass)": second.BatchNorm,
+            "d2l 2nd ed. with E[x²] − E[x]²": one_pass.BatchNorm}
+
+
+def lenet_table(offsets=(0.0, 30.0, 100.0, 300.0)) -> None:
+    from properties import lenet_checks as lc
+    from reference import lenet as ref
+    from reference.data import load_digits28
+    init = lc._init_weights("bn-lenet", lc.SEED)
+    batches = lc._batches(lc.BN_STEPS, lc.BN_BATCH, lc.SEED)
+    eval_x = load_digits28().x_test[:2]
+    print(f"BN-LeNet's first {lc.BN_STEPS} SGD steps (batch {lc.BN_BATCH}, seed {lc.SEED}) with "
+          f"the biases {', '.join(lc.BN_OFFSET_BIASES)} raised by the offset: largest relative "
+          f"difference of the training loss from torch's BatchNorm with the same offset "
+          f"(the check allows {lc.LOSS_RTOL:g}; it uses offset {lc.BN_OFFSET:g}).\n")
+    print("| BatchNorm | " + " | ".join(f"offset {o:g}" for o in offsets) + " |")
+    print("|---|" + "---|" * len(offsets))
+    for name, module in lenet_modules().items():
+        cells = []
+        for offset in offsets:
+            shifted = {k: v + offset if k in lc.BN_OFFSET_BIASES else v
+                       for k, v in init.items()}
+            with lc.deterministic_cpu():
+                want = ref.task_bn_steps(lc.TORCH_LAYERS, shifted, batches, lc.BN_LR, eval_x)
+                got = ref.task_bn_steps({"BatchNorm": module}, shifted, batches, lc.BN_LR,
+                                        eval_x)
+            worst = max(abs(g - w) / abs(w) for g, w in zip(got["losses"], want["losses"]))
+            cells.append(f"{worst:.2g}")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    print()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -220,12 +275,15 @@ def main() -> int:
                         help="Hypothesis seeds per target in part 2 (0: skip part 2)")
     parser.add_argument("--targets", nargs="*", default=DEFAULT_TARGETS)
     parser.add_argument("--skip-errors", action="store_true", help="skip part 1")
+    parser.add_argument("--lenet", action="store_true", help="part 3: BN-LeNet with offsets")
     options = parser.parse_args()
     torch.set_num_threads(1)
     print(f"## Batch norm on ill-conditioned data\n\nMeasured by "
           f"`benchmarks/bn_conditioning.py`, torch {torch.__version__}.\n")
     if not options.skip_errors:
         error_table(options.seeds)
+    if options.lenet:
+        lenet_table()
     if options.suite_seeds:
         verdict_table(options.targets, options.suite_seeds)
     return 0
