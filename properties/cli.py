@@ -4,19 +4,23 @@
     convcheck grade SUBMISSION... [GRADER OPTIONS]
 
 `convcheck TARGET` is `pytest --target TARGET` on the suite the package ships
-(properties/suite.py), run in this process:
+(properties/suite.py); this process becomes
 
-    pytest <package>/suite.py -c <package>/suite.ini --rootdir=<folder holding the package>
-           -p convcheck -o cache_dir=<current folder>/.pytest_cache --target=TARGET [options]
+    python -P -m pytest <package>/suite.py -c <package>/suite.ini
+           --rootdir=<folder holding the package> -p convcheck
+           -o cache_dir=<current folder>/.pytest_cache --target=TARGET [options]
 
 so it prints the same header, report card and exit status (0 all hold, 1 a property fails, 4
 a target that cannot be loaded, ...). `-c` makes the shipped suite.ini the run's only
 configuration: no pytest.ini, pyproject.toml, tox.ini, setup.cfg or conftest.py of the folder
-it is started from takes part. `-p convcheck` loads the plugin even where plugin autoloading
-is off. pytest's cache (`--lf`, `--ff`) goes to the current folder, as with `pytest`, never
-into the installed package. TARGET is read relative to the current folder. Node ids the
-report prints (`properties/suite.py::test_property[...]`, see suite.ini's `convcheck_replay`)
-select those tests when given after TARGET.
+it is started from takes part, and `-P` keeps that folder off sys.path (a student's
+`properties.py` or `torch.py` there cannot stand in for the real ones). A fresh interpreter,
+rather than pytest.main in this one, lets pytest import the plugin first, as it expects.
+`-p convcheck` loads the plugin even where plugin autoloading is off. pytest's cache (`--lf`,
+`--ff`) goes to the current folder, as with `pytest`, never into the installed package. TARGET
+is read relative to the current folder. Node ids the report prints
+(`properties/suite.py::test_property[...]`, see suite.ini's `convcheck_replay`) select those
+tests when given after TARGET.
 
 `convcheck grade ...` is `python -m properties.grade ...` (properties.grading.cli).
 """
@@ -72,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         print(USAGE, end="", file=sys.stderr)
         return 2
-    import pytest
-    return int(pytest.main(pytest_arguments(argv[0], argv[1:], Path(os.getcwd()))))
+    arguments = pytest_arguments(argv[0], argv[1:], Path(os.getcwd()))
+    os.execv(sys.executable, [sys.executable, "-P", "-m", "pytest", *arguments])
 
 
 if __name__ == "__main__":

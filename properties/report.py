@@ -55,6 +55,10 @@ class ReportCollector:
         return [callee for callee in getattr(self.target, "dependencies", {}).get(name, ())
                 if self.status(callee) == "fail"]
 
+    def any_ran(self) -> bool:
+        """Whether any property about any name passed, failed or was skipped in this run."""
+        return any(t.passed or t.failed or t.skipped for t in self.tally.values())
+
     def status(self, name: str) -> str:
         if not self.target.defines(name):
             return "missing"
@@ -142,8 +146,8 @@ def failure_text(failure, nodeid: str, spec: str, hypothesis_notes=(),
         lines += [f"    {line}" for line in failure.example.splitlines()]
     lines += [note for note in hypothesis_notes if note.startswith("Falsifying example")]
     lines.append("to replay: " + replay.format(nodeid=shlex.quote(nodeid),
-                                               spec=shlex.quote(spec))
-                 + "  (runs this property alone; the other names are not run)")
+                                               spec=shlex.quote(spec)))
+    lines.append("  (it runs this property alone; the other names are not run)")
     return "\n".join(lines)
 
 

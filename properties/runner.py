@@ -255,11 +255,12 @@ class WorkerRunner:
             except subprocess.TimeoutExpired:
                 code = None
             stopped = self._watch.exceeded if self._watch else None
+            out_of_memory = self._watch is not None and self._watch.exceeded_limit == "memory"
             self.close()
             if stopped:
                 raise TargetCrashed(f"the process running the target was stopped: "
                                     f"{stopped}",
-                                    self._watch.exceeded_limit == "memory") from None
+                                    out_of_memory) from None
             raise TargetCrashed(f"the process running the target died (exit code {code})") \
                 from None
         if payload.startswith(b"load-error:"):

@@ -66,6 +66,7 @@ def test_grade_is_the_grader_under_its_own_name(capsys):
 
 
 HOSTILE_FOLDER = {
+    "properties.py": "raise SystemExit('the folder\'s properties.py was imported')\n",
     "pytest.ini": "[pytest]\naddopts = --an-option-nobody-defines\n",
     "pyproject.toml": "[tool.pytest.ini_options]\naddopts = '-p no:convcheck'\n",
     "conftest.py": "raise SystemExit('the folder\\'s conftest.py was loaded')\n",
@@ -73,9 +74,10 @@ HOSTILE_FOLDER = {
 
 
 def test_the_users_folder_does_not_change_the_run_and_the_replay_line_replays(tmp_path):
-    """Started in a folder whose pytest.ini, pyproject.toml and conftest.py would each break a
-    pytest run there, `convcheck buggy.py` reports corr2d failing; the 'to replay' command it
-    prints, run as printed, replays that one test; pytest's cache is in the folder."""
+    """Started in a folder whose pytest.ini, pyproject.toml, conftest.py and properties.py would
+    each break a pytest run there, `convcheck buggy.py` reports corr2d failing; the 'to
+    replay' command it prints, run as printed, replays that one test; pytest's cache is in the
+    folder."""
     assert CONVCHECK.is_file(), "the project's install puts the convcheck command beside python"
     for name, text in HOSTILE_FOLDER.items():
         (tmp_path / name).write_text(text)
@@ -92,9 +94,10 @@ def test_the_users_folder_does_not_change_the_run_and_the_replay_line_replays(tm
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr
     assert re.search(r"^corr2d {2,}FAIL .*flipped-kernel", done.stdout, re.M), done.stdout
     assert "configfile: properties/suite.ini" in done.stdout
+    assert "Warning" not in done.stdout  # e.g. pytest unable to rewrite the plugin's asserts
     assert (tmp_path / ".pytest_cache").is_dir()
     replay = re.search(r"^to replay: (convcheck .*)$", done.stdout, re.M).group(1)
     command = shlex.split(replay)
-    assert command[:2] == ["convcheck", "buggy.py"]
+    assert command[:2] == ["convcheck", "buggy.py"] and len(command) == 3
     again = convcheck(*command[1:])
     assert again.returncode == 1 and re.search(r"\b1 failed in ", again.stdout), again.stdout
