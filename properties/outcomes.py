@@ -12,22 +12,24 @@ on the item, as pytest's record_property does, so --junitxml writes them); `outc
 reads them back, the one reading both the report card and --report-json (properties.report)
 and the grader's record of a run (properties.grading.plugin) count from.
 
-A failure record: {"culprit", "property", "message", "diagnosis", "example", "kind"}, where
-`culprit` is the name the failure is filed under and `kind` what happened
-(properties.failures.KINDS, or "error" when the suite's own check broke).
+A failure record: {"culprit", "property", "message", "diagnosis", "example", "kind",
+"figure"}, where `culprit` is the name the failure is filed under, `kind` what happened
+(properties.failures.KINDS, or "error" when the suite's own check broke) and `figure` the
+picture of a wrong tensor result ({"png": base64, "alt": words}, properties.figures) when
+one was asked for (`record_of(..., figure=True)`) and can be drawn, else null.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
-from properties.failures import PropertyFailure
+from properties.failures import PropertyFailure, find_property_failure
 
 SUBJECT_KEY = "convcheck-subject"
 FAILURE_KEY = "convcheck-failure"
 NOTE_KEY = "convcheck-note"
 #: The fields of a failure in --report-json (the culprit is where it is filed).
-FAILURE_FIELDS = ("property", "message", "diagnosis", "example", "kind")
+FAILURE_FIELDS = ("property", "message", "diagnosis", "example", "kind", "figure")
 #: The kind of a failure that is the suite's own error, not the target's.
 SUITE_ERROR = "error"
 
@@ -49,18 +51,33 @@ class Outcome:
     skip_reason: str
 
 
-def failure_record(failure: PropertyFailure, title: str) -> dict:
-    """A PropertyFailure as data (the property's title when the failure names none)."""
+def failure_record(failure: PropertyFailure, title: str, figure: bool = False) -> dict:
+    """A PropertyFailure as data (the property's title when the failure names none), with
+    the picture of its wrong value when `figure` asks for one (drawn here: properties.
+    figures, which needs torch, is imported only then)."""
+    picture = None
+    if figure:
+        from properties.figures import figure_record
+        picture = figure_record(failure)
     return {"culprit": failure.culprit, "property": failure.prop or title,
             "message": failure.one_line(), "diagnosis": failure.diagnosis,
-            "example": failure.example, "kind": failure.kind}
+            "example": failure.example, "kind": failure.kind, "figure": picture}
 
 
 def error_record(subject: str, title: str, exc: BaseException) -> dict:
     """An exception the suite's own code raised while checking `subject`."""
     first = str(exc).splitlines()[0] if str(exc) else ""
     return {"culprit": subject, "property": title, "message": f"{type(exc).__name__}: {first}",
-            "diagnosis": None, "example": None, "kind": SUITE_ERROR}
+            "diagnosis": None, "example": None, "kind": SUITE_ERROR, "figure": None}
+
+
+def record_of(exc: BaseException, subject: str, title: str, figure: bool = False) -> dict:
+    """The failure record of a test about `subject` that raised `exc`: its PropertyFailure's
+    (failure_record), else the suite's own error (error_record)."""
+    failure = find_property_failure(exc)
+    if failure is None:
+        return error_record(subject, title, exc)
+    return failure_record(failure, title, figure)
 
 
 def annotate(report, subject: str, failure: dict | None = None,
@@ -95,7 +112,7 @@ def outcome_of(report) -> Outcome | None:
         failure = (values.get(FAILURE_KEY) or [None])[0] or {
             "culprit": subject, "property": report.head_line or "property",
             "message": _last_line(report.longreprtext), "diagnosis": None, "example": None,
-            "kind": SUITE_ERROR}
+            "kind": SUITE_ERROR, "figure": None}
     skip_reason = ""
     if counted and outcome == "skipped" and isinstance(report.longrepr, tuple):
         skip_reason = str(report.longrepr[2]).removeprefix("Skipped: ")

@@ -35,6 +35,16 @@ def pytest_addoption(parser):
                          f"{INI_TARGET})")
     group.addoption("--report-json", default=None, metavar="PATH",
                     help="write the per-name results as one JSON object to PATH")
+    group.addoption("--report-html", default=None, metavar="PATH",
+                    help="write the report card as a self-contained HTML page to PATH, each "
+                         "wrong tensor result with its picture (with matplotlib)")
+    group.addoption("--save-figures", default=None, metavar="DIR",
+                    help="save each failure's minimal failing call as a script in DIR, and "
+                         "beside it the picture of its wrong result (with matplotlib)")
+    group.addoption("--report-figures", action="store_true",
+                    help="draw the picture of each wrong tensor result into the report "
+                         "(--report-json's \"figure\"; implied by --report-html and "
+                         "--save-figures)")
     group.addoption("--isolate", action="store_true",
                     help="run the target in a separate worker process (graders use this)")
     group.addoption("--device", default="auto", metavar="DEVICE",

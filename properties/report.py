@@ -75,18 +75,24 @@ class ReportCollector:
             if calls:
                 functions[name]["calls"] = list(calls)
         return {"target": self.target.spec, "defined": list(self.target.defined),
-                "conventions": dict(self.target.conventions), "functions": functions}
+                "conventions": dict(self.target.conventions), "functions": functions,
+                "notes": self.notes()}
+
+    def notes(self, names=CONTRACT_NAMES) -> list[str]:
+        """The accepted conventions the tests noted about `names`, in contract order."""
+        return [text for name in names for text in sorted(self.tally[name].notes)]
 
     def write_json(self, path: str) -> None:
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(self.as_json(), handle, indent=2)
             handle.write("\n")
 
-    def card_lines(self) -> list[str]:
-        """One line per contract name: pass, fail (with its diagnosis) or missing."""
+    def card_lines(self, names=CONTRACT_NAMES) -> list[str]:
+        """One line per contract name (of `names`): pass, fail (with its diagnosis) or
+        missing."""
         width = max(len(n) for n in CONTRACT_NAMES)
         lines = []
-        for name in CONTRACT_NAMES:
+        for name in names:
             status = self.status(name)
             t = self.tally[name]
             if status == "missing":
@@ -108,11 +114,11 @@ class ReportCollector:
                     text = (f"FAIL      calls your {', '.join(failing)}, which fails: fix it "
                             f"first ({t.failed} failed: {first.get('property')}: {why})")
             lines.append(f"{name:<{width}}  {text}")
-        for name in CONTRACT_NAMES:
-            lines += [f"note: {text}" for text in sorted(self.tally[name].notes)]
+        lines += [f"note: {text}" for text in self.notes(names)]
         for name, conv in self.target.conventions.items():
-            lines.append(f"conventions of {name}: " +
-                         ", ".join(f"{k} {v}" for k, v in conv.items()))
+            if name in names:
+                lines.append(f"conventions of {name}: " +
+                             ", ".join(f"{k} {v}" for k, v in conv.items()))
         return lines
 
 

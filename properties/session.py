@@ -13,7 +13,7 @@ import torch
 import properties.profiles  # noqa: F401  (registers and loads the Hypothesis profile)
 from properties import contract, conventions, dependencies, devices
 from properties.failures import find_property_failure
-from properties.outcomes import annotate, error_record, failure_record
+from properties.outcomes import annotate, record_of
 from properties.plugin import worker_sandbox
 from properties.sandbox import SandboxError
 from properties.report import FailureText, ReportCollector, failure_text
@@ -58,6 +58,10 @@ class Session:
         self.target.accepted = frozenset(config.getoption("--accept"))
         self.target.conventions = conventions.detect(self.target)
         self.target.dependencies = dependencies.detect(self.target)
+        # Pictures of wrong results are drawn where the failure is (properties.figures).
+        self.figures = bool(config.getoption("--report-html") or
+                            config.getoption("--save-figures") or
+                            config.getoption("--report-figures"))
         # Read by the grader's judge-side plugin (properties.grading.plugin).
         config.convcheck_target = self.target
         config.convcheck_report = None
@@ -71,6 +75,11 @@ class Session:
         self.target.close()
 
     def pytest_report_header(self, config):
+        return self.header_lines()
+
+    def header_lines(self) -> list[str]:
+        """What the run checks: the target, its names, dialects and conventions, the notebook
+        cells left out, the profile and devices (the header; the HTML page's too)."""
         from hypothesis import settings
         target = self.target
         lines = [f"convcheck target: {target.spec} ({target.kind}: {target.origin})",
@@ -141,11 +150,9 @@ class Session:
         notes = self.target.take_notes() if call.when == "call" else []
         record = None
         if report.failed and call.excinfo is not None:
+            record = record_of(call.excinfo.value, subject, title, figure=self.figures)
             failure = find_property_failure(call.excinfo.value)
-            if failure is None:
-                record = error_record(subject, title, call.excinfo.value)
-            else:
-                record = failure_record(failure, title)
+            if failure is not None:
                 if item.config.getoption("tbstyle") == "auto":  # --tb=long keeps the traceback
                     report.longrepr = FailureText(failure_text(
                         failure, item.nodeid, self.target.spec,
@@ -164,6 +171,16 @@ class Session:
 
     def pytest_sessionfinish(self, session):
         collector = session.config.convcheck_report
-        path = session.config.getoption("--report-json")
-        if collector is not None and path:
-            collector.write_json(path)
+        if collector is None:
+            return
+        config = session.config
+        if config.getoption("--report-json"):
+            collector.write_json(config.getoption("--report-json"))
+        if config.getoption("--report-html"):
+            from properties import html
+            html.write_page(config.getoption("--report-html"),
+                            f"convcheck: {self.target.spec}",
+                            html.card(collector.as_json(), header=self.header_lines()))
+        if config.getoption("--save-figures"):
+            from properties.savefigures import save_failures
+            save_failures(config.getoption("--save-figures"), collector.as_json())
