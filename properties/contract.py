@@ -37,6 +37,8 @@ ACCEPTABLE_CONVENTIONS = {
 }
 
 ENV_VAR = "CONVCHECK_TARGET"
+#: The kind of a target made of a live namespace (a notebook kernel's globals: properties.live).
+LIVE_KIND = "live"
 DEFAULT_SPEC = "reference"
 
 
@@ -133,10 +135,18 @@ def load(spec: str) -> LoadedTarget:
         module = {"reference": "reference", "torch": "properties.torch_target"}.get(spec, spec)
         raw, origin, printed = _load_module(module)
         skipped = ()
+    return from_namespace(raw, spec, kind, origin, skipped=tuple(skipped), load_output=printed)
+
+
+def from_namespace(raw: Mapping[str, Any], spec: str, kind: str, origin: str, *,
+                   skipped: tuple = (), load_output: str = "") -> LoadedTarget:
+    """The target made of the contract names defined in `raw` (a loaded module's or
+    notebook's namespace, or a live one: properties.live), each name's dialect decided
+    (TargetLoadError for a batch_norm of no known dialect)."""
     namespace = {n: raw[n] for n in CONTRACT_NAMES if n in raw and raw[n] is not None}
     dialects = {n: dialect_of(n, obj) for n, obj in namespace.items()}
     return LoadedTarget(spec=spec, kind=kind, origin=origin, namespace=namespace,
-                        dialects=dialects, skipped_cells=tuple(skipped), load_output=printed,
+                        dialects=dialects, skipped_cells=skipped, load_output=load_output,
                         import_line=_import_line(kind, origin))
 
 
@@ -152,8 +162,9 @@ def spec_kind(spec: str) -> str:
 
 def _import_line(kind: str, origin: str) -> str:
     """The import of a module target's names (file and notebook targets are loaded by path:
-    see properties.snippets.standalone_import, which builds every replay snippet's import)."""
-    return "" if kind in ("file", "notebook") else f"from {origin} import *"
+    see properties.snippets.standalone_import, which builds every replay snippet's import; a
+    live namespace's snippets run where its names already are)."""
+    return "" if kind in ("file", "notebook", LIVE_KIND) else f"from {origin} import *"
 
 
 @contextlib.contextmanager
