@@ -5,7 +5,7 @@ to_end` is the proof: it grades correct, buggy, unimportable and tampering submi
 and a notebook among them) with the real suite, checks the sheet, the feedback and its runnable
 example, and resumes. The whole fixture folder tests/grading/ (every kind of submission, each
 with its expected row in a `convcheck-grade:` line) is graded by `test_the_whole_fixture_
-folder`, which takes minutes and runs only with CONVCHECK_GRADE_FULL=1.
+folder` (minutes); grading it twice for the same bytes runs only with CONVCHECK_GRADE_FULL=1.
 
 tests/grading/notebooks/*.ipynb are written by `write_notebooks()` below:
 `python tests/test_grade.py` regenerates them.
@@ -946,23 +946,31 @@ def test_without_bubblewrap_or_root_the_grading_says_not_sandboxed_or_refuses(tm
     assert settings["sandbox"]["tamper_resistant"] is False
 
 
-@pytest.mark.skipif(os.environ.get("CONVCHECK_GRADE_FULL") != "1",
-                    reason="grades every fixture twice (minutes): set CONVCHECK_GRADE_FULL=1")
+WHOLE_FOLDER = ["--only", "corr2d", "--only", "pool2d", "--max-examples", "5", "--timeout",
+                "150", "--call-timeout", "30", "--jobs", "4"]
+
+
 def test_the_whole_fixture_folder(tmp_path):
-    names = ["corr2d", "pool2d"]
-    extra = ["--only", "corr2d", "--only", "pool2d", "--max-examples", "5", "--timeout",
-             "150", "--call-timeout", "30", "--jobs", "4", "--feedback",
-             str(tmp_path / "feedback")]
-    out, _ = _grade(tmp_path, FIXTURE_PATHS, *extra)
-    _check_rows(out, list(expectations()), names)
-    first = (out / "grades.csv").read_bytes()
+    """Every fixture of tests/grading/ gets its expected row — a hang `timeout`, a memory hog
+    `memory`, a crash `crash`, an unloadable file `error` —, each status decided from the
+    failures' kinds; and the diagnosis its `convcheck-grade-diagnosis:` line names."""
+    out, _ = _grade(tmp_path, FIXTURE_PATHS, *WHOLE_FOLDER, "--feedback",
+                    str(tmp_path / "feedback"))
+    _check_rows(out, list(expectations()), ["corr2d", "pool2d"])
     for identifier in expectations():
         diagnosed = expected_diagnosis(identifier)
         if diagnosed:
             text = (tmp_path / "feedback" / (identifier + ".md")).read_text()
             assert f"| {diagnosed[0]} | fail: {diagnosed[1]}" in text
+
+
+@pytest.mark.skipif(os.environ.get("CONVCHECK_GRADE_FULL") != "1",
+                    reason="grades every fixture twice (minutes): set CONVCHECK_GRADE_FULL=1")
+def test_grading_the_whole_fixture_folder_twice_gives_the_same_sheet(tmp_path):
+    out, _ = _grade(tmp_path, [FIXTURES], *WHOLE_FOLDER)
+    first = (out / "grades.csv").read_bytes()
     (tmp_path / "journal").unlink()
-    out, _ = _grade(tmp_path, FIXTURE_PATHS, *extra)
+    out, _ = _grade(tmp_path, FIXTURE_PATHS, *WHOLE_FOLDER)
     assert (out / "grades.csv").read_bytes() == first
 
 
