@@ -26,6 +26,19 @@ FUNCTIONAL_FUNCTIONS = ("conv2d", "max_pool2d", "avg_pool2d")
 CONTRACT_NAMES = (*TEXTBOOK_FUNCTIONS, "batch_norm", "Conv2D", "BatchNorm",
                   *FUNCTIONAL_FUNCTIONS, "LeNet")
 
+#: The names an assignment asks for (the grader's `--assignment`, the grading config's
+#: `assignment`): d2l's chapter on convolutions in the textbook dialect with its LeNet, the
+#: torch.nn.functional dialect, or every name.
+ASSIGNMENTS = {
+    "textbook": (*TEXTBOOK_FUNCTIONS, "batch_norm", "Conv2D", "BatchNorm", "LeNet"),
+    "functional": ("batch_norm", *FUNCTIONAL_FUNCTIONS),
+    "all": CONTRACT_NAMES,
+}
+
+#: Names whose one check trains a network (a `lenet` test): the grader runs that check only
+#: when it grades one of them, and never the LeNet checks of other names' layers.
+TRAINED_NAMES = ("LeNet",)
+
 #: `batch_norm`'s dialect is named by its first parameter.
 BATCH_NORM_DIALECTS = {"is_training": "d2l-1st", "X": "d2l-2nd", "input": "functional"}
 

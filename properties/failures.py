@@ -27,7 +27,9 @@ class PropertyFailure(AssertionError):
     details   further lines: the call, expected, got, where they first differ
     example   a runnable Python snippet reproducing the call, or None
     prop      the property's sentence (filled in by the property runner when left None)
-    diagnosis the name of a known mistake that explains the result, or None
+    diagnosis the known mistake that explains the result as the report prints it
+              ("ID: what it is", maybe "also consistent with ..."), or None
+    mistake   that mistake's id alone (set with the diagnosis), or None
     result    the properties.results.CallResult or Observation that was wrong, if one is
     kind      what happened (module docstring)
     mismatch  the properties.compare.Mismatch behind a wrong value, when there is one
@@ -42,6 +44,7 @@ class PropertyFailure(AssertionError):
         self.result = result
         self.example, self.prop, self.diagnosis = example, prop, diagnosis
         self.kind, self.mismatch = kind, mismatch
+        self.mistake: str | None = None
         super().__init__(summary)
 
     @property

@@ -29,7 +29,8 @@ SUBJECT_KEY = "convcheck-subject"
 FAILURE_KEY = "convcheck-failure"
 NOTE_KEY = "convcheck-note"
 #: The fields of a failure in --report-json (the culprit is where it is filed).
-FAILURE_FIELDS = ("property", "message", "diagnosis", "example", "kind", "figure")
+FAILURE_FIELDS = ("property", "message", "diagnosis", "mistake", "example", "kind",
+                  "figure")
 #: The kind of a failure that is the suite's own error, not the target's.
 SUITE_ERROR = "error"
 
@@ -61,14 +62,15 @@ def failure_record(failure: PropertyFailure, title: str, figure: bool = False) -
         picture = figure_record(failure)
     return {"culprit": failure.culprit, "property": failure.prop or title,
             "message": failure.one_line(), "diagnosis": failure.diagnosis,
-            "example": failure.example, "kind": failure.kind, "figure": picture}
+            "mistake": failure.mistake, "example": failure.example, "kind": failure.kind,
+            "figure": picture}
 
 
 def error_record(subject: str, title: str, exc: BaseException) -> dict:
     """An exception the suite's own code raised while checking `subject`."""
     first = str(exc).splitlines()[0] if str(exc) else ""
     return {"culprit": subject, "property": title, "message": f"{type(exc).__name__}: {first}",
-            "diagnosis": None, "example": None, "kind": SUITE_ERROR, "figure": None}
+            "diagnosis": None, "mistake": None, "example": None, "kind": SUITE_ERROR, "figure": None}
 
 
 def record_of(exc: BaseException, subject: str, title: str, figure: bool = False) -> dict:

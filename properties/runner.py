@@ -168,6 +168,12 @@ def _target_trace(exc: BaseException) -> str:
 
 # --------------------------------------------------------------------------- runners
 
+def _time_limit(timeout: float | None, at_least: float | None) -> float | None:
+    """A task's time limit: the runner's (None: none), raised to `at_least` for a task that
+    is many calls (training a network)."""
+    return None if timeout is None else max(timeout, at_least or 0)
+
+
 class InProcessRunner:
     """Runs tasks in this process; fast, with the target's side effects undone."""
     isolated = False
@@ -175,8 +181,8 @@ class InProcessRunner:
     def __init__(self, namespace: dict, timeout: float | None = DEFAULT_TIMEOUT):
         self.namespace, self.timeout = namespace, timeout
 
-    def run(self, task: Callable, *args: Any) -> Any:
-        return _run_guarded(task, self.namespace, args, self.timeout)
+    def run(self, task: Callable, *args: Any, at_least: float | None = None) -> Any:
+        return _run_guarded(task, self.namespace, args, _time_limit(self.timeout, at_least))
 
     def close(self) -> None:
         pass
@@ -232,11 +238,11 @@ class WorkerRunner:
             self._start()
         return self.description
 
-    def run(self, task: Callable, *args: Any) -> Any:
+    def run(self, task: Callable, *args: Any, at_least: float | None = None) -> Any:
         if not self._alive():
             self._start()
         self._conn.send_bytes(pickle.dumps((task.__module__, task.__qualname__, args)))
-        reply = self._receive(timeout=self.timeout)
+        reply = self._receive(timeout=_time_limit(self.timeout, at_least))
         if "raised" in reply:
             raise TargetRaised(*reply["raised"])
         if "forbidden" in reply:

@@ -117,8 +117,10 @@ class Target:
         return self.dialects.get(name)
 
     # -- running target code
-    def run(self, task: Callable, *args: Any, blame: str) -> Any:
-        """Run a task; anything going wrong inside the target is a failure of `blame`, of
+    def run(self, task: Callable, *args: Any, blame: str,
+            at_least: float | None = None) -> Any:
+        """Run a task (in at most the call timeout, or `at_least` seconds when that is
+        longer); anything going wrong inside the target is a failure of `blame`, of
         the kind it is (properties.failures): raised, timeout, crash or memory. After a
         timeout, a crash or running out of memory, `blame` is not called again: the run
         would cost the whole time limit again, or restart the worker at every shrinking
@@ -127,7 +129,7 @@ class Target:
             kind, message = self.unresponsive[blame]
             raise PropertyFailure(blame, message, prop=UNRESPONSIVE_PROPERTY, kind=kind)
         try:
-            return self.runner.run(task, *args)
+            return self.runner.run(task, *args, at_least=at_least)
         except TargetRaised as exc:
             if exc.out_of_memory:
                 self._unresponsive(blame, "memory", f"ran out of memory ({exc.type_name}: "

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from properties.contract import ASSIGNMENTS
+
 pytestmark = pytest.mark.packaging
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -152,10 +154,10 @@ def test_convcheck_grade_with_the_shipped_scheme(installed):
                          "--feedback", "feedback")
     _check(done)
     rows = {r["identifier"]: r for r in csv.DictReader(open(folder / "grades.csv"))}
-    # the default scheme is the packaged grading.toml (less LeNet, which has no property:
-    # its checks train networks and are not graded)
+    # the default scheme is the packaged grading.toml: the names of its assignment
     scheme = tomllib.loads((PROJECT / "properties" / "grading" / "grading.toml").read_text())
-    graded = {n: p for n, p in scheme["points"].items() if n != "LeNet"}
+    graded = {n: p for n, p in scheme["points"].items()
+              if n in ASSIGNMENTS[scheme["assignment"]]}
     header = list(next(iter(rows.values())))
     assert header[1:header.index("points")] == list(graded)
     assert {r["total"] for r in rows.values()} == {f"{sum(graded.values()):g}"}

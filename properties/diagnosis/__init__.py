@@ -153,6 +153,7 @@ def explain(failure: PropertyFailure, target=None) -> None:
     failing result shows (the naming rule above); make the replay snippet print the expected
     value. Never raises: a diagnosis that breaks is a warning, not a failure of the run."""
     if failure.diagnosis in DESCRIPTIONS:
+        failure.mistake = failure.diagnosis
         failure.diagnosis = f"{failure.diagnosis}: {DESCRIPTIONS[failure.diagnosis]}"
     result = failure.call if failure.call is not None else failure.observation
     if result is None:
@@ -164,6 +165,7 @@ def explain(failure: PropertyFailure, target=None) -> None:
             shown = shown_mistakes(view)
             kept = confirmed(shown, view, target)
             failure.diagnosis = diagnosis_line(kept)
+            failure.mistake = kept[0].id if kept else None
             if shown and not kept:
                 failure.details.append(
                     f"on this input your result equals what {shown[0].id} computes "

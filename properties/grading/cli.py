@@ -39,6 +39,7 @@ from collections import deque
 from pathlib import Path
 
 from properties import sandbox
+from properties.contract import ACCEPTABLE_CONVENTIONS, ASSIGNMENTS
 from properties.grading import reaper
 from properties.grading.confinement import NotSandboxed, decide, hidden
 from properties.grading.config import ConfigError, GradingConfig, load_config
@@ -87,6 +88,13 @@ def parser(prog: str = "python -m properties.grade") -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, metavar="TOML",
                    help="points per contract name and default limits "
                         "(default: properties/grading/grading.toml)")
+    p.add_argument("--assignment", default=None, choices=tuple(ASSIGNMENTS),
+                   help="the names graded, of the config's [points]: textbook (d2l's "
+                        "chapter 6, the default scheme's), functional or all")
+    p.add_argument("--accept", action="append", default=[], metavar="CONVENTION",
+                   choices=tuple(ACCEPTABLE_CONVENTIONS),
+                   help="accept a convention of the course's notes (as the config's accept; "
+                        "repeatable): " + ", ".join(ACCEPTABLE_CONVENTIONS))
     p.add_argument("--only", action="append", default=[], metavar="NAME",
                    help="grade only this name of the config (repeatable)")
     p.add_argument("--jobs", "-j", type=_positive(int), default=None, metavar="N",
@@ -295,6 +303,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m properties.grade"
     try:
         shard = parse_shard(args.shard, args.seed) if args.shard else None
         config = load_config(args.config)
+        if args.assignment:
+            config = config.for_assignment(args.assignment)
+        if args.accept:
+            config = dataclasses.replace(
+                config, accepted=tuple(dict.fromkeys((*config.accepted, *args.accept))))
     except (ShardError, ConfigError) as exc:
         print(f"convcheck grade: {exc}", file=sys.stderr)
         return 2
@@ -361,7 +374,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m properties.grade"
             max_examples=_setting(args, config, "max_examples"), sandbox=confinement.mode,
             hide=hidden(private, out, journal_path.parent, feedback,
                         Path(os.path.commonpath([str(s.path.parent) for s in everyone]))),
-            seed=seed, forbidden=tuple((name, operation)
+            seed=seed, accepted=config.accepted, forbidden=tuple((name, operation)
                                        for name, operations in config.forbidden.items()
                                        if name in names for operation in operations))
         journal = Journal(journal_path, run_key(snapshot.digest, settings.fingerprint()),

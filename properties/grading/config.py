@@ -1,5 +1,10 @@
 """The grading scheme: points per contract name, and default limits, read from TOML.
 
+    assignment = "textbook"   # optional: only these names of [points] are graded
+                              # (contract.ASSIGNMENTS: textbook, functional, all; default all)
+    accept = ["moving-var-zeros"]   # optional: conventions of the course's notes accepted
+                                    # (contract.ACCEPTABLE_CONVENTIONS), reported as notes
+
     [points]
     corr2d = 2          # earned when every property of corr2d holds
     pool2d = 2          # names left out are not graded (no column, properties not run)
@@ -19,11 +24,12 @@ must not silently drop a name from the grade.
 """
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from properties.contract import CONTRACT_NAMES
+from properties.contract import ACCEPTABLE_CONVENTIONS, ASSIGNMENTS, CONTRACT_NAMES
 from properties.forbidden import RuleError, check_rule
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "grading.toml"
@@ -39,11 +45,28 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class GradingConfig:
-    """Points per graded name (in contract order) and the config's default limits."""
+    """Points per graded name (in contract order: [points] of the names the assignment asks
+    for), the config's default limits, forbidden operations and accepted conventions."""
     points: dict[str, float]
     limits: dict[str, float | int] = field(default_factory=dict)
     source: str = ""
     forbidden: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    accepted: tuple[str, ...] = ()
+    assignment: str = "all"
+    declared: dict[str, float] = field(default_factory=dict)  # [points] as written
+
+    def for_assignment(self, assignment: str) -> "GradingConfig":
+        """The config grading the names `assignment` asks for, of those [points] declares."""
+        if assignment not in ASSIGNMENTS:
+            raise ConfigError(f"unknown assignment {assignment!r}; known: "
+                              f"{', '.join(ASSIGNMENTS)}")
+        declared = self.declared or self.points
+        points = {n: p for n, p in declared.items() if n in ASSIGNMENTS[assignment]}
+        if not points:
+            raise ConfigError(f"{self.source}: [points] names none of the {assignment} "
+                              f"assignment's names ({', '.join(ASSIGNMENTS[assignment])})")
+        return dataclasses.replace(self, points=points, assignment=assignment,
+                                   declared=declared)
 
     @property
     def names(self) -> list[str]:
@@ -68,10 +91,11 @@ def load_config(path: str | Path | None = None) -> GradingConfig:
 
 def parse_config(data: dict, source: str = "<config>") -> GradingConfig:
     """Check the parsed TOML of a grading config and build a GradingConfig."""
-    unknown = sorted(set(data) - {"points", "limits", "forbidden"})
+    unknown = sorted(set(data) - {"points", "limits", "forbidden", "assignment", "accept"})
     if unknown:
-        raise ConfigError(f"{source}: unknown section(s) {', '.join(unknown)} "
-                          "(expected [points] and optionally [limits] and [forbidden])")
+        raise ConfigError(f"{source}: unknown key(s) or section(s) {', '.join(unknown)} "
+                          "(expected [points] and optionally assignment, accept, [limits] "
+                          "and [forbidden])")
     raw_points = data.get("points")
     if not isinstance(raw_points, dict) or not raw_points:
         raise ConfigError(f"{source}: a [points] table naming at least one contract name "
@@ -102,8 +126,30 @@ def parse_config(data: dict, source: str = "<config>") -> GradingConfig:
             raise ConfigError(f"{source}: limit {key} must be a positive "
                               f"{'integer' if kind is int else 'number'}, not {value!r}")
         limits[key] = kind(value)
-    return GradingConfig(points=points, limits=limits, source=source,
-                         forbidden=_forbidden(data.get("forbidden", {}), source))
+    config = GradingConfig(points=points, limits=limits, source=source,
+                           forbidden=_forbidden(data.get("forbidden", {}), source),
+                           accepted=_accepted(data.get("accept", []), source))
+    assignment = data.get("assignment", "all")
+    if not isinstance(assignment, str):
+        raise ConfigError(f"{source}: assignment must be one of {', '.join(ASSIGNMENTS)}")
+    try:
+        return config.for_assignment(assignment)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}" if not str(exc).startswith(source)
+                          else str(exc)) from None
+
+
+def _accepted(raw, source: str) -> tuple[str, ...]:
+    """`accept`: conventions of the course's notes taken as right (ACCEPTABLE_CONVENTIONS)."""
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
+        raise ConfigError(f"{source}: accept must be a list of convention names")
+    unknown = [c for c in raw if c not in ACCEPTABLE_CONVENTIONS]
+    if unknown:
+        raise ConfigError(f"{source}: accept: unknown convention(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(ACCEPTABLE_CONVENTIONS)}")
+    return tuple(raw)
 
 
 def _forbidden(raw, source: str) -> dict[str, tuple[str, ...]]:

@@ -20,7 +20,8 @@ CARD_WORDS = {
     "fail": "fail",
     "missing": "missing: not defined in your submission",
     "timeout": "timeout: did not finish in time",
-    "crash": "crash: the process running it died or ran out of memory",
+    "crash": "crash: the process running it died",
+    "memory": "memory: a call ran out of memory",
     "error": "not graded",
 }
 
@@ -67,11 +68,23 @@ def _failures(verdict: Verdict, name: str) -> list[dict]:
 def card_text(verdict: Verdict, name: str) -> str:
     status = verdict.names.get(name, "error")
     words = CARD_WORDS.get(status, status)
-    if status in ("fail", "timeout", "crash"):
+    if status in FAILING:
+        failing = failing_callees(verdict, name)
         diagnoses = [f["diagnosis"] for f in _failures(verdict, name) if f.get("diagnosis")]
-        if diagnoses:
+        if failing:
+            words += f": calls your {', '.join(failing)}, which fails: fix it first"
+        elif diagnoses:
             words += f": {diagnoses[0]}"
     return words
+
+
+def failing_callees(verdict: Verdict, name: str) -> list[str]:
+    """The submission's own names that `name` calls (the report's `calls`) and that fail."""
+    entry = ((verdict.report or {}).get("functions") or {}).get(name) or {}
+    calls = entry.get("calls") if isinstance(entry.get("calls"), list) else []
+    return [callee for callee in calls if verdict.names.get(callee) in FAILING
+            or (((verdict.report or {}).get("functions") or {}).get(callee) or {})
+            .get("status") == "fail"]
 
 
 def header(verdict: Verdict, config: GradingConfig) -> list[str]:
@@ -109,7 +122,7 @@ def render(verdict: Verdict, config: GradingConfig) -> str:
 
 
 #: Name statuses whose feedback explains what went wrong.
-FAILING = ("fail", "timeout", "crash")
+FAILING = ("fail", "timeout", "crash", "memory")
 
 
 def what_went_wrong(verdict: Verdict, name: str, level: str = "###") -> list[str]:

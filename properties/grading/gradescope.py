@@ -25,7 +25,8 @@ import json
 from pathlib import Path
 
 from properties.grading.config import GradingConfig
-from properties.grading.feedback import CARD_WORDS, card_text, header, what_went_wrong
+from properties.grading.feedback import (CARD_WORDS, FAILING, card_text, header,
+                                         what_went_wrong)
 from properties.grading.sheet import points_of, write_atomically
 from properties.grading.verdict import Verdict
 
@@ -38,7 +39,7 @@ def _test(verdict: Verdict, name: str, number: int, config: GradingConfig,
     passed = status == "pass"
     card = card_text(verdict, name)
     output = [f"**{card}**" if passed else f"**{name}: {card}**", ""]
-    if status in ("fail", "timeout", "crash"):
+    if status in FAILING:
         output += what_went_wrong(verdict, name, level="####")
     return {"name": name, "number": str(number),
             "score": config.points[name] if passed else 0, "max_score": config.points[name],

@@ -46,6 +46,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from properties.contract import TRAINED_NAMES
 from properties.grading import reaper
 from properties.grading.safefile import UnsafeFile, read_regular
 from properties.grading.submissions import Submission
@@ -77,13 +78,15 @@ class RunSettings:
     hide: tuple[str, ...] = ()            # paths sandboxed workers must not see
     seed: int | None = None               # the grading's secret seed (grade_seed)
     forbidden: tuple[tuple[str, str], ...] = ()  # (name, operation) (properties.forbidden)
+    accepted: tuple[str, ...] = ()        # conventions accepted (contract.ACCEPTABLE_...)
 
     def fingerprint(self) -> dict:
         """The settings that change a verdict (for the resume journal; it holds the seed)."""
         return {"names": list(self.names), "timeout": self.timeout,
                 "call_timeout": self.call_timeout, "memory_limit_mb": self.memory_limit_mb,
                 "max_examples": self.max_examples, "sandbox": self.sandbox,
-                "forbidden": [list(rule) for rule in self.forbidden], "seed": self.seed}
+                "forbidden": [list(rule) for rule in self.forbidden],
+                "accepted": list(self.accepted), "seed": self.seed}
 
     def public(self) -> dict:
         """The settings as grades.json shows them: everything but the secret seed."""
@@ -116,7 +119,10 @@ def command(settings: RunSettings, suite: Path, spec: str, report: Path,
     # Every value goes in its option's own argument (--x=value): before the grader's plugin
     # is loaded pytest does not know its options and would take a separate value for a path.
     args = [settings.python, "-P", "-m", "pytest", str(suite / "properties" / "suite.py"),
-            "-q", "-s", "-p", "no:cacheprovider", "-p", "no:randomly", "-m", "not lenet",
+            "-q", "-s", "-p", "no:cacheprovider", "-p", "no:randomly",
+            # The LeNet checks train networks: only LeNet's own is graded, when LeNet is
+            # (properties.grading.plugin keeps no other).
+            *([] if set(settings.names) & set(TRAINED_NAMES) else ["-m", "not lenet"]),
             "-p", "properties.grading.plugin", f"--rootdir={suite}",
             f"--confcutdir={suite}", f"--config-file={suite / 'properties' / 'suite.ini'}",
             f"--target={spec}", "--isolate", f"--sandbox={settings.sandbox}",
@@ -127,6 +133,7 @@ def command(settings: RunSettings, suite: Path, spec: str, report: Path,
     if settings.memory_limit_mb:
         args.append(f"--memory-limit-mb={settings.memory_limit_mb}")
     args += [f"--forbid={name}={operation}" for name, operation in settings.forbidden]
+    args += [f"--accept={convention}" for convention in settings.accepted]
     args += [f"--grade-only={name}" for name in settings.names]
     if settings.max_examples is not None:
         args.append(f"--grade-max-examples={settings.max_examples}")
@@ -329,8 +336,9 @@ def parse_events(data: bytes) -> list[dict]:
 
 
 #: Prints the contract names the suite has properties for, as a JSON list.
-PROBE_CODE = ("import json, properties.catalog as catalog; "
-              "print(json.dumps(sorted({p.subject for p in catalog.ALL_PROPERTIES})))")
+PROBE_CODE = ("import json, properties.catalog as catalog, properties.contract as contract; "
+              "print(json.dumps(sorted({p.subject for p in catalog.ALL_PROPERTIES} | "
+              "set(contract.TRAINED_NAMES))))")
 
 
 class CatalogProbe:

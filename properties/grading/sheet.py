@@ -60,6 +60,7 @@ def summary(verdicts: list[Verdict], config: GradingConfig, top: int = 10) -> di
     """How many got each status per name, the most common diagnoses, points overall."""
     per_name = {name: {status: 0 for status in NAME_STATUSES} for name in config.names}
     diagnoses: Counter = Counter()
+    said: dict[tuple[str, str], str] = {}   # (name, mistake id) -> its line, as first seen
     for verdict in verdicts:
         for name in config.names:
             per_name[name][verdict.names.get(name, "error")] += 1
@@ -68,17 +69,23 @@ def summary(verdicts: list[Verdict], config: GradingConfig, top: int = 10) -> di
                 continue
             seen = set()
             for failure in entry.get("failures") or []:
-                diagnosis = failure.get("diagnosis") if isinstance(failure, dict) else None
-                if diagnosis and diagnosis not in seen:  # once per submission and name
-                    seen.add(diagnosis)
-                    diagnoses[(name, diagnosis)] += 1
+                if not isinstance(failure, dict) or not failure.get("diagnosis"):
+                    continue
+                # Counted by the mistake's id: its line may add "also consistent with ...".
+                key = (name, failure.get("mistake") or failure["diagnosis"])
+                if key not in seen:  # once per submission and name
+                    seen.add(key)
+                    diagnoses[key] += 1
+                    said.setdefault(key, key[1] if failure.get("mistake") is None else
+                                    failure["diagnosis"].split(" (on this input")[0])
     points = [points_of(v, config) for v in verdicts]
     return {
         "submissions": len(verdicts),
         "statuses": dict(sorted(Counter(v.status for v in verdicts).items())),
         "per_name": per_name,
-        "diagnoses": [{"name": n, "diagnosis": d, "submissions": c} for (n, d), c in
-                      sorted(diagnoses.items(), key=lambda item: (-item[1], item[0]))[:top]],
+        "diagnoses": [{"name": n, "mistake": m, "diagnosis": said[(n, m)], "submissions": c}
+                      for (n, m), c in sorted(diagnoses.items(),
+                                              key=lambda item: (-item[1], item[0]))[:top]],
         "points": {"total": config.total,
                    "mean": round(sum(points) / len(points), 2) if points else 0.0,
                    "full_marks": sum(1 for p in points if p == config.total)},
