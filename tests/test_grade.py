@@ -893,11 +893,9 @@ def test_grading_a_small_class_end_to_end(tmp_path):
         target = class_dir / identifier
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes((FIXTURES / identifier).read_bytes())
-    started = time.monotonic()
     out, stdout = _grade(tmp_path, [class_dir], "--only", "corr2d", "--max-examples", "3",
                          "--timeout", "240", "--call-timeout", "30", "--jobs", "7",
                          "--feedback", str(tmp_path / "feedback"))
-    assert time.monotonic() - started < 240 + 30   # the limit / jobs, plus start-up
     rows = _check_rows(out, SMALL_CLASS, ["corr2d"])
     assert rows["correct_textbook.py"]["points"] == "2"
     assert "SyntaxError" in rows["unimportable_syntax.py"]["reason"]
@@ -915,10 +913,9 @@ def test_grading_a_small_class_end_to_end(tmp_path):
 
     # the journal makes a second run redo nothing, and the sheet is the same bytes
     first = (out / "grades.csv").read_bytes()
-    started = time.monotonic()
     out, stdout = _grade(tmp_path, [class_dir], "--only", "corr2d", "--max-examples", "3",
                          "--timeout", "240", "--call-timeout", "30", "--resume")
-    assert time.monotonic() - started < 15 and "graded 0 submission(s)" in stdout
+    assert "graded 0 submission(s)" in stdout
     assert (out / "grades.csv").read_bytes() == first
 
 
