@@ -70,7 +70,8 @@ def error_record(subject: str, title: str, exc: BaseException) -> dict:
     """An exception the suite's own code raised while checking `subject`."""
     first = str(exc).splitlines()[0] if str(exc) else ""
     return {"culprit": subject, "property": title, "message": f"{type(exc).__name__}: {first}",
-            "diagnosis": None, "mistake": None, "example": None, "kind": SUITE_ERROR, "figure": None}
+            "diagnosis": None, "mistake": None, "example": None, "kind": SUITE_ERROR,
+            "figure": None}
 
 
 def record_of(exc: BaseException, subject: str, title: str, figure: bool = False) -> dict:
