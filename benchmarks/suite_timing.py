@@ -1,13 +1,16 @@
 """Measure the suite's speed budgets and print a Markdown section for docs/benchmarks.md.
 
     python benchmarks/suite_timing.py [--repeat N] [--jobs 2] [--skip-corpus] [--skip-selftests]
+                                      [--corpus-only] [--corpus-repeat N] [--only SUBSTRING]
 
 Measures (wall clock, this machine, the default `dev` profile unless CI is set):
 - `pytest -n JOBS --target reference` and `--target torch`, as a user runs them (the
   properties and the LeNet checks of the target's layers); the LeNet group, serially, as
   `pytest -m lenet` and `pytest -m lenet --target torch`; and plain `pytest -n JOBS` (the
   README's test command: the suite's self-tests as well; no budget);
-- for each buggy corpus target, the time from process start to the first failure under `-x`;
+- for each buggy corpus target, the time from process start to the first failure under `-x`,
+  `--corpus-repeat` times, each run in a fresh empty working folder (so no Hypothesis example
+  database replays an earlier run's failure: every run is a first run), and the worst case;
 - the slowest single tests (pytest --durations) of the reference and torch runs.
 Timed here, never as tests: the machines are shared and noisy, so figures are medians.
 """
@@ -20,17 +23,30 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-def run(args: list[str]) -> tuple[float, str, int]:
+def run(args: list[str], cwd: Path = PROJECT) -> tuple[float, str, int]:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-                          cwd=PROJECT, capture_output=True, text=True)
+                          cwd=cwd, capture_output=True, text=True)
     return time.perf_counter() - start, done.stdout + done.stderr, done.returncode
+
+
+def first_failure(path: Path) -> tuple[float, int, str]:
+    """(seconds, exit code, failing test) of `pytest -x --target PATH` run from a fresh empty
+    folder: Hypothesis keeps failing examples in .hypothesis/ under the working folder and
+    replays them first, which would time a replay instead of a search."""
+    with tempfile.TemporaryDirectory() as folder:
+        seconds, output, code = run(["-q", "-x", "-rf", str(PROJECT / "tests" /
+                                                           "test_properties.py"),
+                                     "--target", str(path)], cwd=Path(folder))
+    failed = re.findall(r"^FAILED \S+::test_property\[cpu-(.*?)\]", output, flags=re.M)
+    return seconds, code, failed[0] if failed else ""
 
 
 def machine() -> str:
@@ -68,6 +84,10 @@ def main() -> int:
     parser.add_argument("--skip-selftests", action="store_true")
     parser.add_argument("--corpus-only", action="store_true",
                         help="only the time to the first failure of each buggy target")
+    parser.add_argument("--corpus-repeat", type=int, default=1,
+                        help="runs per buggy target (its median and worst are reported)")
+    parser.add_argument("--only", default="",
+                        help="only the buggy targets whose file name contains this")
     options = parser.parse_args()
     print(f"## Suite speed\n\nMeasured by `benchmarks/suite_timing.py` on {machine()}; "
           f"profile {'ci' if os.environ.get('CI') else 'dev'}; medians of {options.repeat} "
@@ -95,15 +115,24 @@ def main() -> int:
     if options.skip_corpus:
         return 0
     print("\n### Time to the first failure (`pytest -x --target BUGGY`)\n")
-    print("| buggy target | seconds | exit |\n|---|---|---|")
-    firsts = []
+    print(f"{options.corpus_repeat} run(s) per target, each from a fresh empty folder.\n")
+    print("| buggy target | median (s) | worst (s) | runs (s) | exit | first failing property |"
+          "\n|---|---|---|---|---|---|")
+    medians, worst = [], (0.0, "")
     for path in sorted((PROJECT / "tests" / "corpus" / "buggy").glob("*.py")):
-        seconds, _, code = run(["-q", "-x", "--target", str(path)])
-        firsts.append(seconds)
-        print(f"| {path.name} | {seconds:.1f} | {code} |", flush=True)
-    if firsts:
-        print(f"\nMedian {statistics.median(firsts):.1f} s, maximum {max(firsts):.1f} s over "
-              f"{len(firsts)} buggy targets.")
+        if options.only not in path.name:
+            continue
+        runs = [first_failure(path) for _ in range(options.corpus_repeat)]
+        times = [seconds for seconds, _, _ in runs]
+        medians.append(statistics.median(times))
+        worst = max(worst, (max(times), path.name))
+        failed = sorted({name for _, _, name in runs})
+        print(f"| {path.name} | {statistics.median(times):.1f} | {max(times):.1f} | "
+              f"{', '.join(f'{t:.1f}' for t in times)} | {sorted({c for _, c, _ in runs})} | "
+              f"{'; '.join(failed)} |", flush=True)
+    if medians:
+        print(f"\nMedian {statistics.median(medians):.1f} s (of the per-target medians), worst "
+              f"case {worst[0]:.1f} s ({worst[1]}) over {len(medians)} buggy targets.")
     return 0
 
 
