@@ -18,8 +18,9 @@ from properties.failures import PropertyFailure
 from properties.gradients import check_gradients
 from properties.registry import Property
 from properties.results import CallResult, Observation
-from properties.strategies_conv import (NONCONTIGUOUS, ConvCase, conv_cases, conv_gradient_cases,
-                                        conv_output_shape, per_side_padding)
+from properties.strategies_conv import (CORNER_EXAMPLES, NONCONTIGUOUS, ConvCase, conv_cases,
+                                        conv_gradient_cases, conv_output_shape,
+                                        per_side_padding)
 from properties.tolerance import Expected
 from reference import shapes
 
@@ -202,7 +203,8 @@ EXAMPLES = (
 )
 
 PROPERTIES = [
-    Property(NAME, AGREES, conv_cases(), check_agrees_with_torch, examples=EXAMPLES),
+    Property(NAME, AGREES, conv_cases(), check_agrees_with_torch,
+             examples=EXAMPLES + CORNER_EXAMPLES),
     Property(NAME, "has the output shape of the formula", conv_cases(), check_output_shape,
              budget=0.25),
     Property(NAME, "agrees with the naive reference conv2d", conv_cases(),

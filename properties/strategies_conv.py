@@ -11,6 +11,7 @@ Every case is a frozen `Case` whose repr is runnable Python.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import torch
@@ -31,7 +32,7 @@ MAX_STRIDE = 3
 MAX_DILATION = 2
 MAX_PADDING = 2
 MAX_GROUPS = 3
-MAX_CHANNELS = 4        # in and out; 3 without groups (so with 2 groups, 2 channels each)
+MAX_CHANNELS = 6        # in and out; per group at most 3 (2 groups: 1-3 each, 3 groups: 1-2)
 MAX_EXTRA_SIZE = 3
 MAX_BATCH = 3
 
@@ -171,7 +172,9 @@ def _smallest_input_size(settings: ConvSettings, axis: int) -> int:
 def conv_case_for(draw, settings: ConvSettings, *, dtype: torch.dtype | None = None,
                   layout_choices=NONCONTIGUOUS_LAYOUTS, bias: bool | None = None,
                   integer_valued: bool | None = None) -> ConvCase:
-    """Tensors for `settings`: channels as multiples of groups, spatial size just valid or more,
+    """Tensors for `settings`: channels as multiples of groups (input and output counts per
+    group drawn apart, so with groups they differ more often than not: a mistake slicing a
+    group's input channels by the output count shows), spatial size just valid or more,
     values mixed integer/float, input and weight in drawn memory layouts."""
     dtype = dtype or draw(dtypes(), label="dtype")
     g = settings.groups
@@ -290,6 +293,28 @@ def _tall_enough(case: ConvCase, padding) -> torch.Tensor:
         if n < needed:
             x = torch.cat([x] * -(-needed // n), dim=2 + axis).narrow(2 + axis, 0, needed)
     return x
+
+
+def _corner_example(x_shape, w_shape, bias: bool, **kwargs) -> ConvCase:
+    """An explicit call with small integer values in a repeating pattern (kwargs as
+    conv2d's)."""
+    x = (torch.arange(math.prod(x_shape), dtype=torch.float32) % 7 - 3).reshape(x_shape)
+    w = (torch.arange(math.prod(w_shape), dtype=torch.float32) % 5 - 2).reshape(w_shape)
+    b = torch.arange(w_shape[0], dtype=torch.float32) - 1 if bias else None
+    call = dict(stride=1, padding=0, dilation=1, groups=1) | kwargs
+    return ConvCase(x, w, b, **call)
+
+
+#: Corners only some mistakes reveal, run on every target after the textbook's examples: a
+#: batch of one; groups whose input and output channel counts differ (2 in / 1 out, then
+#: 1 in / 2 out); a non-square stride with pair padding and dilation on one axis; 'same' with
+#: an even kernel dilated on the other axis.
+CORNER_EXAMPLES = (
+    _corner_example((1, 4, 5, 6), (2, 2, 2, 3), True, stride=(2, 1), padding=(1, 0),
+                    dilation=(1, 2), groups=2),
+    _corner_example((1, 2, 5, 4), (4, 1, 3, 2), False, padding="same", dilation=(2, 1),
+                    groups=2),
+)
 
 
 @st.composite
