@@ -20,6 +20,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,22 +32,33 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 
 def run(args: list[str], cwd: Path = PROJECT) -> tuple[float, str, int]:
+    seconds, _, output, code = run_cpu(args, cwd)
+    return seconds, output, code
+
+
+def run_cpu(args: list[str], cwd: Path = PROJECT) -> tuple[float, float, str, int]:
+    """(wall seconds, CPU seconds of the pytest process: user + system, output, exit)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
                           cwd=cwd, capture_output=True, text=True)
-    return time.perf_counter() - start, done.stdout + done.stderr, done.returncode
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return wall, cpu, done.stdout + done.stderr, done.returncode
 
 
-def first_failure(path: Path) -> tuple[float, int, str]:
-    """(seconds, exit code, failing test) of `pytest -x --target PATH` run from a fresh empty
-    folder: Hypothesis keeps failing examples in .hypothesis/ under the working folder and
-    replays them first, which would time a replay instead of a search."""
+def first_failure(path: Path) -> tuple[float, float, int, str]:
+    """(wall seconds, CPU seconds, exit code, failing test) of `pytest -x --target PATH` run
+    from a fresh empty folder: Hypothesis keeps failing examples in .hypothesis/ under the
+    working folder and replays them first, which would time a replay instead of a search.
+    The CPU seconds do not grow with the machine's load as the wall clock does."""
     with tempfile.TemporaryDirectory() as folder:
-        seconds, output, code = run(["-q", "-x", "-rf", str(PROJECT / "tests" /
-                                                           "test_properties.py"),
-                                     "--target", str(path)], cwd=Path(folder))
+        seconds, cpu, output, code = run_cpu(["-q", "-x", "-rf", str(PROJECT / "tests" /
+                                                                     "test_properties.py"),
+                                              "--target", str(path)], cwd=Path(folder))
     failed = re.findall(r"^FAILED \S+::test_property\[cpu-(.*?)\]", output, flags=re.M)
-    return seconds, code, failed[0] if failed else ""
+    return seconds, cpu, code, failed[0] if failed else ""
 
 
 def machine() -> str:
@@ -115,24 +127,29 @@ def main() -> int:
     if options.skip_corpus:
         return 0
     print("\n### Time to the first failure (`pytest -x --target BUGGY`)\n")
-    print(f"{options.corpus_repeat} run(s) per target, each from a fresh empty folder.\n")
-    print("| buggy target | median (s) | worst (s) | runs (s) | exit | first failing property |"
-          "\n|---|---|---|---|---|---|")
-    medians, worst = [], (0.0, "")
+    print(f"{options.corpus_repeat} run(s) per target, each from a fresh empty folder; load "
+          f"average at the start {os.getloadavg()[0]:.1f}.\n")
+    print("| buggy target | median (s) | worst (s) | runs (s) | worst CPU (s) | exit | "
+          "first failing property |\n|---|---|---|---|---|---|---|")
+    medians, worst, worst_cpu = [], (0.0, ""), (0.0, "")
     for path in sorted((PROJECT / "tests" / "corpus" / "buggy").glob("*.py")):
         if options.only not in path.name:
             continue
         runs = [first_failure(path) for _ in range(options.corpus_repeat)]
-        times = [seconds for seconds, _, _ in runs]
+        times = [seconds for seconds, _, _, _ in runs]
+        cpus = [cpu for _, cpu, _, _ in runs]
         medians.append(statistics.median(times))
         worst = max(worst, (max(times), path.name))
-        failed = sorted({name for _, _, name in runs})
+        worst_cpu = max(worst_cpu, (max(cpus), path.name))
+        failed = sorted({name for _, _, _, name in runs})
         print(f"| {path.name} | {statistics.median(times):.1f} | {max(times):.1f} | "
-              f"{', '.join(f'{t:.1f}' for t in times)} | {sorted({c for _, c, _ in runs})} | "
-              f"{'; '.join(failed)} |", flush=True)
+              f"{', '.join(f'{t:.1f}' for t in times)} | {max(cpus):.1f} | "
+              f"{sorted({c for _, _, c, _ in runs})} | {'; '.join(failed)} |", flush=True)
     if medians:
         print(f"\nMedian {statistics.median(medians):.1f} s (of the per-target medians), worst "
-              f"case {worst[0]:.1f} s ({worst[1]}) over {len(medians)} buggy targets.")
+              f"case {worst[0]:.1f} s ({worst[1]}) over {len(medians)} buggy targets; worst "
+              f"CPU time {worst_cpu[0]:.1f} s ({worst_cpu[1]}); load average at the end "
+              f"{os.getloadavg()[0]:.1f}.")
     return 0
 
 
