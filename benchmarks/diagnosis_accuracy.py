@@ -1,11 +1,12 @@
 """Diagnosis accuracy over the self-test corpus: precision and recall of the named mistakes.
 Prints Markdown for docs/benchmarks.md ("Diagnosis accuracy").
 
-    python benchmarks/diagnosis_accuracy.py [--only SUBSTRING] [--json PATH]
+    python benchmarks/diagnosis_accuracy.py [--only SUBSTRING] [--jobs N] [--json PATH]
 
 Runs the suite on every corpus target exactly as tests/test_corpus.py does (its TARGETS, its
 `pytest --target FILE --report-json` command through tests/suite_runner.py, its example budget
-and LeNet selection), one target at a time, and reads each report's failures:
+and LeNet selection), `--jobs` targets at a time (each run is serial, `-n 0`, as there), and
+reads each report's failures:
 
 - a *named diagnosis* is a distinct (target, contract name, mistake id) among the failures'
   `diagnosis` fields (the first id of the line; "also consistent with: ..." is not counted);
@@ -20,6 +21,7 @@ Every wrong and every missing name is listed, with the failure's property and me
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import sys
 import tempfile
@@ -103,6 +105,24 @@ def judge(outcomes: list[Outcome]) -> dict:
             else float("nan")}
 
 
+def rejudged(recorded: dict, paths: list[Path]) -> list[Outcome]:
+    """The outcomes of a previous run (its --json), with each target's declarations read
+    again from its file: for checking a corrected declaration without running the suite."""
+    by_label = {o["target"]: o for o in recorded["outcomes"]}
+    outcomes = []
+    for path in paths:
+        if label(path) not in by_label:
+            continue
+        o = by_label[label(path)]
+        failing, declared = test_corpus.expectations(path)
+        outcome = Outcome(o["target"], failing, declared, set(o["observed"]),
+                          seconds=o["seconds"], error=o["error"])
+        for name, mistake, prop, message in o["named"]:
+            outcome.named[(name, mistake)] = {"property": prop, "message": message}
+        outcomes.append(outcome)
+    return outcomes
+
+
 def verdict_problems(outcomes: list[Outcome]) -> list[str]:
     """Targets whose failing names differ from what they declare (test_corpus would fail)."""
     return [f"{o.target}: expected failing {sorted(o.failing)}, observed {sorted(o.observed)}"
@@ -115,14 +135,21 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="", help="only targets whose label contains this")
     parser.add_argument("--json", help="also write the outcomes and figures here")
+    parser.add_argument("--jobs", type=int, default=1, help="targets run at the same time")
+    parser.add_argument("--from-json", help="no runs: judge the failures a previous --json "
+                        "recorded against the declarations as they are now")
     options = parser.parse_args()
     paths = [p for p in test_corpus.TARGETS if options.only in label(p)]
-    outcomes = []
-    for path in paths:
-        outcome = run_target(path)
-        outcomes.append(outcome)
-        print(f"<!-- {outcome.target}: {outcome.seconds:.0f} s, named "
-              f"{sorted(outcome.named) or 'nothing'} -->", flush=True)
+    if options.from_json:
+        outcomes = rejudged(json.loads(Path(options.from_json).read_text()), paths)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=options.jobs) as pool:
+            futures = [pool.submit(run_target, path) for path in paths]
+            for future in concurrent.futures.as_completed(futures):
+                outcome = future.result()
+                print(f"<!-- {outcome.target}: {outcome.seconds:.0f} s, named "
+                      f"{sorted(outcome.named) or 'nothing'} -->", flush=True)
+        outcomes = [future.result() for future in futures]
     figures = judge(outcomes)
     print("\n## Diagnosis accuracy\n")
     print(f"Measured by `benchmarks/diagnosis_accuracy.py` over {len(outcomes)} corpus targets "
@@ -152,7 +179,8 @@ def main() -> int:
             "figures": figures,
             "outcomes": [{"target": o.target, "failing": sorted(o.failing),
                           "observed": sorted(o.observed), "declared": o.declared,
-                          "named": [list(k) for k in sorted(o.named)],
+                          "named": [[*k, o.named[k]["property"], o.named[k]["message"]]
+                                    for k in sorted(o.named)],
                           "seconds": round(o.seconds, 1), "error": o.error}
                          for o in outcomes]}, indent=1))
     return 0
