@@ -2,7 +2,7 @@
 suite's verdicts on correct and one-pass targets over seeds. Prints Markdown for
 docs/benchmarks.md ("Batch norm on ill-conditioned data").
 
-    python benchmarks/bn_conditioning.py [--seeds 5] [--suite-seeds 0] [--targets ...]
+    python benchmarks/bn_conditioning.py [--seeds 5] [--suite-seeds 0] [--targets ...] [--jobs 1]
 
 Part 1 (no pytest): per channel X = r·sigma + N(0, sigma²)-ish data (an offset r times the
 spread), for several ratios r, shapes and dtypes; for each way of computing training-mode
@@ -25,6 +25,7 @@ offset (LOSS_RTOL is the check's tolerance).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -193,20 +194,25 @@ def suite_verdict(target: str, seed: int) -> dict:
         if not report.exists():
             return {"error": ("no report", [])}
         functions = json.loads(report.read_text())["functions"]
-    return {name: (entry["status"], sorted({(f["diagnosis"] or "none").split(":")[0]
-                                            for f in entry["failures"]}))
-            for name, entry in functions.items()
-            if name in ("batch_norm", "BatchNorm") and entry["status"] != "missing"}
+    verdict = {name: (entry["status"], sorted({(f["diagnosis"] or "none").split(":")[0]
+                                               for f in entry["failures"]}))
+               for name, entry in functions.items()
+               if name in ("batch_norm", "BatchNorm") and entry["status"] != "missing"}
+    print(f"<!-- {target}, seed {seed}: {verdict} -->", flush=True)
+    return verdict
 
 
-def verdict_table(targets: list[str], seeds: int) -> None:
+def verdict_table(targets: list[str], seeds: int, jobs: int = 1) -> None:
     print(f"Verdicts of `pytest --target T -k 'batch_norm or BatchNorm' -m 'not lenet'` "
           f"(dev profile) with `--hypothesis-seed` 0–{seeds - 1}:\n")
     print("| target | name | verdicts over the seeds | diagnoses named |\n|---|---|---|---|")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        runs = {target: [pool.submit(suite_verdict, target, seed) for seed in range(seeds)]
+                for target in targets}
     for target in targets:
         tally: dict[str, dict] = {}
-        for seed in range(seeds):
-            for name, (status, diagnoses) in suite_verdict(target, seed).items():
+        for run in runs[target]:
+            for name, (status, diagnoses) in run.result().items():
                 entry = tally.setdefault(name, {"statuses": {}, "diagnoses": set()})
                 entry["statuses"][status] = entry["statuses"].get(status, 0) + 1
                 entry["diagnoses"].update(diagnoses)
@@ -274,6 +280,8 @@ def main() -> int:
     parser.add_argument("--suite-seeds", type=int, default=0,
                         help="Hypothesis seeds per target in part 2 (0: skip part 2)")
     parser.add_argument("--targets", nargs="*", default=DEFAULT_TARGETS)
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="part 2: pytest runs side by side")
     parser.add_argument("--skip-errors", action="store_true", help="skip part 1")
     parser.add_argument("--lenet", action="store_true", help="part 3: BN-LeNet with offsets")
     options = parser.parse_args()
@@ -285,7 +293,7 @@ def main() -> int:
     if options.lenet:
         lenet_table()
     if options.suite_seeds:
-        verdict_table(options.targets, options.suite_seeds)
+        verdict_table(options.targets, options.suite_seeds, options.jobs)
     return 0
 
 
