@@ -206,9 +206,11 @@ def verdict_table(targets: list[str], seeds: int, jobs: int = 1) -> None:
     print(f"Verdicts of `pytest --target T -k 'batch_norm or BatchNorm' -m 'not lenet'` "
           f"(dev profile) with `--hypothesis-seed` 0–{seeds - 1}:\n")
     print("| target | name | verdicts over the seeds | diagnoses named |\n|---|---|---|---|")
+    runs: dict[str, list] = {target: [] for target in targets}
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        runs = {target: [pool.submit(suite_verdict, target, seed) for seed in range(seeds)]
-                for target in targets}
+        for seed in range(seeds):  # seed by seed: an interrupted run has each target's first seeds
+            for target in targets:
+                runs[target].append(pool.submit(suite_verdict, target, seed))
     for target in targets:
         tally: dict[str, dict] = {}
         for run in runs[target]:
