@@ -856,9 +856,9 @@ def _check_rows(out, identifiers, names):
     assert sorted(rows) == sorted(identifiers)
     for identifier in identifiers:
         row, want = rows[identifier], expected[identifier]
-        assert row["status"] in want["status"], (identifier, row)
+        assert row["status"] in want["status"], (identifier, row["reason"], row)
         for name in names:
-            assert row[name] in want[name], (identifier, name, row)
+            assert row[name] in want[name], (identifier, name, row["reason"], row)
             assert row[name] != "pass" or "pass" in want[name]
     return rows
 
