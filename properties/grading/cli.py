@@ -3,9 +3,11 @@
 Runs the suite once per submission (a `.py` file, an `.ipynb` notebook, or a folder of them:
 one row per file), each in its own process group with a wall-clock and a memory limit,
 several at a time, the submission's code in the suite's isolated worker so it can never touch
-the judge; writes grades.csv and grades.json, per-student Markdown feedback on request, and a
-class summary; with --gradescope, Gradescope's results.json; with --shard K/N, one N-th of the
-class, and --merge puts the shards together. See README.md ("Grading a class").
+the judge; writes grades.csv and grades.json, per-student Markdown feedback on request, HTML
+pages with --report-html (properties.grading.pages: one per submission, with the pictures of
+wrong results, and a class overview), and a class summary; with --gradescope, Gradescope's
+results.json; with --shard K/N, one N-th of the class, and --merge puts the shards together.
+See README.md ("Grading a class").
 
     convcheck grade submissions/ --jobs 4 --out results --feedback results/feedback
 
@@ -47,6 +49,7 @@ from properties.grading.feedback import write_feedback
 from properties.grading.gradescope import (VISIBILITIES, results, unusable_results,
                                            write_results)
 from properties.grading.journal import Journal, default_path, recorded_seed, run_key
+from properties.grading.pages import write_pages
 from properties.grading.progress import Progress
 from properties.grading.run import CatalogProbe, Run, RunSettings
 from properties.grading.seed import new_seed, store_seed, stored_seed
@@ -115,6 +118,9 @@ def parser(prog: str = "python -m properties.grade") -> argparse.ArgumentParser:
                         "else the suite's ci profile)")
     p.add_argument("--feedback", default=None, metavar="DIR",
                    help="write one Markdown feedback file per submission into DIR")
+    p.add_argument("--report-html", default=None, metavar="DIR",
+                   help="write one HTML page per submission (its card, failures and the "
+                        "pictures of wrong results) and a class overview (DIR/index.html)")
     p.add_argument("--resume", action="store_true",
                    help="reuse the journal of an interrupted run: finished submissions whose "
                         "file and settings did not change are not graded again")
@@ -339,6 +345,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m properties.grade"
     jobs = _setting(args, config, "jobs")
     out = Path(args.out).resolve()
     feedback = Path(args.feedback).resolve() if args.feedback else None
+    pages = Path(args.report_html).resolve() if args.report_html else None
     journal_path = Path(args.journal).resolve() if args.journal else default_path(out)
     locks = [_lock(out / ".convcheck-grade.lock"),
              _lock(journal_path.with_name(journal_path.name + ".lock"))]
@@ -372,20 +379,22 @@ def main(argv: list[str] | None = None, prog: str = "python -m properties.grade"
             call_timeout=float(_setting(args, config, "call_timeout")),
             memory_limit_mb=_setting(args, config, "memory_limit_mb"),
             max_examples=_setting(args, config, "max_examples"), sandbox=confinement.mode,
-            hide=hidden(private, out, journal_path.parent, feedback,
+            hide=hidden(private, out, journal_path.parent, feedback, pages,
                         Path(os.path.commonpath([str(s.path.parent) for s in everyone]))),
             seed=seed, accepted=config.accepted, forbidden=tuple((name, operation)
                                        for name, operations in config.forbidden.items()
-                                       if name in names for operation in operations))
+                                       if name in names for operation in operations),
+            figures=pages is not None)
         journal = Journal(journal_path, run_key(snapshot.digest, settings.fingerprint()),
                           resume=args.resume, seed=seed)
         watched_files = [out / CSV_NAME, out / JSON_NAME, journal_path,
                          *(s.path for s in submissions),
                          *([Path(args.gradescope).resolve()] if args.gradescope else [])]
         watch = Watch(files=watched_files,
-                      folders=[feedback] if feedback else [],
+                      folders=[f for f in (feedback, pages) if f],
                       labels={out: "the output folder",
                               **({feedback: "the feedback folder"} if feedback else {}),
+                              **({pages: "the HTML pages' folder"} if pages else {}),
                               journal_path: "the resume journal"})
         grader = Grader(settings, snapshot, watch, journal, progress, private, jobs)
         if args.resume:
@@ -431,6 +440,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m properties.grade"
             sheet_settings[SHARD_KEY] = shard_settings(*shard, everyone, journal.key)
         if feedback:
             write_feedback(feedback, ordered, config)
+        if pages:
+            write_pages(pages, ordered, config)
         if args.gradescope:
             write_results(Path(args.gradescope),
                           results(ordered[0], config, time.monotonic() - started,
@@ -445,6 +456,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m properties.grade"
         print(line)
     print(f"wrote {csv_path} and {json_path}" + (f", feedback in {feedback}" if feedback
                                                   else "")
+          + (f", HTML pages in {pages}" if pages else "")
           + (f", Gradescope results in {args.gradescope}" if args.gradescope else ""))
     graded = len(todo)
     print(f"graded {graded} submission(s) in {elapsed:.0f} s with {jobs} job(s) (limit "
@@ -464,10 +476,14 @@ def _merge(args) -> int:
     except ShardError as exc:
         print(f"convcheck grade: {exc}", file=sys.stderr)
         return 2
+    if args.report_html:  # from the shards' grades.json, which keeps no pictures
+        write_pages(Path(args.report_html).resolve(), verdicts, config)
     for line in summary_lines(summary(verdicts, config), config):
         print(line)
     print(f"merged {len(args.submissions)} shard(s): wrote {csv_path} and {json_path}"
-          + (f", feedback in {args.feedback}" if args.feedback else ""))
+          + (f", feedback in {args.feedback}" if args.feedback else "")
+          + (f", HTML pages (without pictures) in {args.report_html}" if args.report_html
+             else ""))
     return 0
 
 

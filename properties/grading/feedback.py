@@ -14,14 +14,18 @@ from properties.grading.config import GradingConfig, format_points
 from properties.grading.sheet import points_of, write_atomically
 from properties.grading.verdict import Verdict
 
+#: What follows a name's status word on the card (nothing for pass and fail).
+STATUS_DETAILS = {
+    "missing": "not defined in your submission",
+    "timeout": "did not finish in time",
+    "crash": "the process running it died",
+    "memory": "a call ran out of memory",
+}
 #: How a name's status reads on the card (without its diagnosis).
 CARD_WORDS = {
     "pass": "pass",
     "fail": "fail",
-    "missing": "missing: not defined in your submission",
-    "timeout": "timeout: did not finish in time",
-    "crash": "crash: the process running it died",
-    "memory": "memory: a call ran out of memory",
+    **{status: f"{status}: {detail}" for status, detail in STATUS_DETAILS.items()},
     "error": "not graded",
 }
 
@@ -65,17 +69,27 @@ def _failures(verdict: Verdict, name: str) -> list[dict]:
     return kept
 
 
-def card_text(verdict: Verdict, name: str) -> str:
+def card_detail(verdict: Verdict, name: str) -> str:
+    """What the card says after a name's status word: its detail (STATUS_DETAILS), then, for
+    a failing name, the failing names of the submission it calls or else its first
+    diagnosis; '' when nothing."""
     status = verdict.names.get(name, "error")
-    words = CARD_WORDS.get(status, status)
+    parts = [STATUS_DETAILS[status]] if status in STATUS_DETAILS else []
     if status in FAILING:
         failing = failing_callees(verdict, name)
         diagnoses = [f["diagnosis"] for f in _failures(verdict, name) if f.get("diagnosis")]
         if failing:
-            words += f": calls your {', '.join(failing)}, which fails: fix it first"
-        elif diagnoses:
-            words += f": {diagnoses[0]}"
-    return words
+            parts.append(f"calls your {', '.join(failing)}, which fails: fix it first")
+        else:
+            parts += diagnoses[:1]
+    return ": ".join(parts)
+
+
+def card_text(verdict: Verdict, name: str) -> str:
+    status = verdict.names.get(name, "error")
+    if status not in ("pass", "fail", *STATUS_DETAILS):
+        return CARD_WORDS.get(status, status)
+    return ": ".join([status, *filter(None, [card_detail(verdict, name)])])
 
 
 def failing_callees(verdict: Verdict, name: str) -> list[str]:

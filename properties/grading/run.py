@@ -12,6 +12,7 @@ judge's working folder and the paths of its report and record, and starts
         --device=cpu --call-timeout=S --memory-limit-mb=M --worker-cpu-seconds=T
         --report-json=<run>/report-<random>.json --grade-events=<run>/events-<random>
         --grade-secrets-stdin [--grade-only=NAME ...] [--grade-max-examples=N]
+        [--report-figures (with --report-html: the pictures of wrong results)]
 
 in a new session (so the whole process group can be killed), with a safe sys.path (-P: not
 the working folder), CI settings (CI=true, PYTHONHASHSEED=0, one thread) and resource limits
@@ -79,6 +80,7 @@ class RunSettings:
     seed: int | None = None               # the grading's secret seed (grade_seed)
     forbidden: tuple[tuple[str, str], ...] = ()  # (name, operation) (properties.forbidden)
     accepted: tuple[str, ...] = ()        # conventions accepted (contract.ACCEPTABLE_...)
+    figures: bool = False                 # pictures of wrong results (--report-html)
 
     def fingerprint(self) -> dict:
         """The settings that change a verdict (for the resume journal; it holds the seed)."""
@@ -86,11 +88,14 @@ class RunSettings:
                 "call_timeout": self.call_timeout, "memory_limit_mb": self.memory_limit_mb,
                 "max_examples": self.max_examples, "sandbox": self.sandbox,
                 "forbidden": [list(rule) for rule in self.forbidden],
-                "accepted": list(self.accepted), "seed": self.seed}
+                "accepted": list(self.accepted), "seed": self.seed,
+                # Verdicts journalled without pictures are not reused for pages with them.
+                **({"figures": True} if self.figures else {})}
 
     def public(self) -> dict:
-        """The settings as grades.json shows them: everything but the secret seed."""
-        return {k: v for k, v in self.fingerprint().items() if k != "seed"}
+        """The settings as grades.json shows them: everything but the secret seed (and whether
+        pictures were drawn: grades.json holds none, properties.grading.sheet)."""
+        return {k: v for k, v in self.fingerprint().items() if k not in ("seed", "figures")}
 
 
 @dataclass
@@ -137,6 +142,8 @@ def command(settings: RunSettings, suite: Path, spec: str, report: Path,
     args += [f"--grade-only={name}" for name in settings.names]
     if settings.max_examples is not None:
         args.append(f"--grade-max-examples={settings.max_examples}")
+    if settings.figures:
+        args.append("--report-figures")
     return args
 
 

@@ -7,7 +7,8 @@ in it depends on time or on the grader's private folders, so grading the same fi
 gives the same bytes. A name earns its points only when its status is `pass`.
 
 grades.json: the grading scheme and settings, then per submission its verdict (status,
-reason, per-name statuses, points, the report object), then the class summary. How long a
+reason, per-name statuses, points, the report object without pictures — they belong in the
+--report-html pages, properties.grading.pages), then the class summary. How long a
 submission took is left out (the progress lines and the journal have it), so this file too is
 the same bytes for the same verdicts, however and wherever they were graded (`--merge`).
 
@@ -116,12 +117,27 @@ def json_document(verdicts: list[Verdict], config: GradingConfig, settings: dict
     for verdict in sorted(verdicts, key=lambda v: v.identifier):
         row = verdict.as_dict()
         del row["duration"]
+        row["report"] = without_figures(row["report"])
         row["points"] = points_of(verdict, config)
         rows.append(row)
     return {"scheme": {"points": config.points, "total": config.total,
                        "config": config.source},
             "settings": settings, "submissions": rows,
             "summary": summary(verdicts, config)}
+
+
+def without_figures(report):
+    """A report with each failure's picture (`figure`) set to null."""
+    if not isinstance(report, dict) or not isinstance(report.get("functions"), dict):
+        return report
+    functions = {}
+    for name, entry in report["functions"].items():
+        if isinstance(entry, dict) and isinstance(entry.get("failures"), list):
+            entry = {**entry, "failures": [{**f, "figure": None} if isinstance(f, dict) and
+                                           f.get("figure") is not None else f
+                                           for f in entry["failures"]]}
+        functions[name] = entry
+    return {**report, "functions": functions}
 
 
 def write_atomically(path: Path, text: str) -> str:
