@@ -23,6 +23,7 @@ import binascii
 import html
 
 from properties.contract import CONTRACT_NAMES
+from properties.outcomes import first_of_each_property
 
 #: At most this many failures are shown in full per name (the first ones are the most telling).
 FAILURES_SHOWN = 3
@@ -131,22 +132,12 @@ def failure_html(name: str, failure: dict) -> str:
     return "".join(parts)
 
 
-def _shown(entry: dict) -> list[dict]:
-    """A name's failures, the first of each property."""
-    seen, kept = set(), []
-    for failure in entry.get("failures") or []:
-        if isinstance(failure, dict) and failure.get("property") not in seen:
-            seen.add(failure.get("property"))
-            kept.append(failure)
-    return kept
-
-
 def failures(report: dict, names=CONTRACT_NAMES) -> str:
     """The failures of `names` in a report (the first FAILURES_SHOWN of each), or ''."""
     functions = report.get("functions") or {}
     parts = []
     for name in names:
-        kept = _shown(functions.get(name) or {})
+        kept = first_of_each_property(functions.get(name) or {})
         parts += [failure_html(name, f) for f in kept[:FAILURES_SHOWN]]
         if len(kept) > FAILURES_SHOWN:
             parts.append(f"<p>({len(kept) - FAILURES_SHOWN} more failing properties of "

@@ -66,6 +66,18 @@ def failure_record(failure: PropertyFailure, title: str, figure: bool = False) -
             "figure": picture}
 
 
+def first_of_each_property(entry: dict) -> list[dict]:
+    """Of a name's entry in --report-json, its failure records, the first of each property (a
+    property that failed on one input says all a student needs; a hang shows up once, not
+    once per later call)."""
+    seen, kept = set(), []
+    for failure in entry.get("failures") or []:
+        if isinstance(failure, dict) and failure.get("property") not in seen:
+            seen.add(failure.get("property"))
+            kept.append(failure)
+    return kept
+
+
 def error_record(subject: str, title: str, exc: BaseException) -> dict:
     """An exception the suite's own code raised while checking `subject`."""
     first = str(exc).splitlines()[0] if str(exc) else ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from properties.outcomes import first_of_each_property
 from properties.grading.config import GradingConfig, format_points
 from properties.grading.sheet import points_of, write_atomically
 from properties.grading.verdict import Verdict
@@ -58,15 +59,9 @@ def _fence(code: str) -> str:
 
 
 def _failures(verdict: Verdict, name: str) -> list[dict]:
-    """The name's failures, the first one of each property (a property that failed on one
-    input says all the student needs; a hang shows up once, not once per later call)."""
-    entry = ((verdict.report or {}).get("functions") or {}).get(name) or {}
-    seen, kept = set(), []
-    for failure in entry.get("failures") or []:
-        if isinstance(failure, dict) and failure.get("property") not in seen:
-            seen.add(failure.get("property"))
-            kept.append(failure)
-    return kept
+    """The name's failures, the first one of each property."""
+    return first_of_each_property(((verdict.report or {}).get("functions") or {}).get(name)
+                                  or {})
 
 
 def card_detail(verdict: Verdict, name: str) -> str:
