@@ -134,6 +134,9 @@ def assert_not_above(average: CallResult, maximum: torch.Tensor, model: Expected
                      input_dtype, what_max: str) -> None:
     """average ≤ maximum + (the average's error bound + one rounding of each side)."""
     got = values_of(average, input_dtype)
+    if got.shape != model.value.shape:
+        raise average.failure(f"result has shape {tuple(got.shape)}, expected "
+                              f"{tuple(model.value.shape)}")
     if got.shape != maximum.shape:
         raise average.failure(f"result has shape {tuple(got.shape)}, but {what_max} has "
                               f"shape {tuple(maximum.shape)}")

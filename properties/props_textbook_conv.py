@@ -141,9 +141,13 @@ class Bilinear(Case):
     b: int
 
 
-def _corr(target, X, K):
+def _checked_corr(target, X, K) -> torch.Tensor:
+    """The target's corr2d(X, K) as a tensor, once it agrees with the oracle: a relation built
+    on a wrong (say, wrongly shaped) result would fail for the wrong reason, or not compare."""
     result = target.call("corr2d", X, K)
-    return result, result_tensor(result, X.dtype).to(torch.float64)
+    assert_matches(result, oracles.corr2d(X, K), input_dtype=X.dtype,
+                   oracle="torch's float64 conv2d", prop="agrees with torch's float64 conv2d")
+    return result_tensor(result, X.dtype)
 
 
 def check_bilinear(target, case):
@@ -158,7 +162,7 @@ def check_bilinear(target, case):
             (case.X1, a * case.K1 + b * case.K2,
              ((case.X1, case.K1), (case.X1, case.K2)), "kernel")):
         mixed = target.call("corr2d", X_mix, K_mix)
-        first, second = (_corr(target, *part)[1] for part in parts)
+        first, second = (_checked_corr(target, *part).to(torch.float64) for part in parts)
         bounds = [oracles.corr2d(X_mix, K_mix).bound, oracles.corr2d(*parts[0]).bound,
                   oracles.corr2d(*parts[1]).bound]
         expected = Expected(a * first + b * second,
@@ -189,15 +193,16 @@ class Shift(Case):
 
 
 def check_translation_equivariant(target, case):
-    """corr2d(X[di:, dj:], K) = corr2d(X, K)[di:, dj:]: shifting the input shifts the output."""
-    full = target.call("corr2d", case.X, case.K)
-    full_value = result_tensor(full, case.X.dtype).to(torch.float64)
+    """corr2d(X[di:, dj:], K) = corr2d(X, K)[di:, dj:]: shifting the input shifts the output
+    (the unshifted result checked against the oracle first)."""
+    full = _checked_corr(target, case.X, case.K)
+    full_value = full.to(torch.float64)
     shifted_X = case.X[case.di:, case.dj:].contiguous()
     shifted = target.call("corr2d", shifted_X, case.K)
     expected = oracles.corr2d(shifted_X, case.K)
     assert_matches(shifted, expected.with_value(full_value[case.di:, case.dj:], factor=2),
                    input_dtype=case.X.dtype,
-                   compare_at=result_tensor(full, case.X.dtype).dtype,
+                   compare_at=full.dtype,
                    oracle="the shifted output of the unshifted input",
                    prop="is translation equivariant")
 

@@ -3,6 +3,7 @@ status, and targets that misbehave (raise, hang, change global state, tamper).""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -277,3 +278,26 @@ def test_the_compared_precision_is_the_lower_one_but_never_below_float32():
     assert compared_dtype(torch.float64, torch.float64) == torch.float64
     assert compared_dtype(torch.float32, torch.bfloat16) == torch.float32
     assert compared_dtype(torch.float64, torch.float16) == torch.float32
+
+
+def test_relations_check_the_parts_they_are_built_from_before_combining_them():
+    """A corr2d whose output is sized with the kernel's height (a wrong shape whenever the
+    kernel is not square): the bilinearity and translation properties must fail it as a
+    wrong result — never stop at arithmetic on mismatched shapes, a suite error that the
+    grader would turn into `error` (seen with a grading seed)."""
+    import torch
+
+    from properties.failures import PropertyFailure
+    from properties.props_textbook_conv import (Bilinear, Shift, check_bilinear,
+                                                check_translation_equivariant)
+    from properties.target import Target
+    corpus = Path(__file__).resolve().parent / "corpus" / "buggy"
+    target = Target.open(str(corpus / "corr2d_kernel_height_for_width.py"))
+    X = torch.arange(16.0).reshape(4, 4)
+    K = torch.tensor([[1.0, 2.0], [-1.0, 0.0], [1.0, 3.0]])   # taller than wide: no raise
+    cases = [(check_bilinear, Bilinear(X, X + 1, K, K - 1, 2, -1)),
+             (check_translation_equivariant, Shift(X, K, 1, 1))]
+    for check, case in cases:
+        with pytest.raises(PropertyFailure) as failed:
+            check(target, case)
+        assert failed.value.kind == "wrong" and "shape" in failed.value.summary, check
