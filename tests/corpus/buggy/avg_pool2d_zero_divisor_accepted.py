@@ -4,6 +4,7 @@ torch raises for a zero divisor_override; this target silently uses the ordinary
 Non-zero overrides are handled correctly.
 
 convcheck-expect: fail avg_pool2d
+convcheck-diagnosis: avg_pool2d none
 """
 import torch
 import torch.nn.functional as _F

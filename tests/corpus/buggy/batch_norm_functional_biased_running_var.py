@@ -4,6 +4,7 @@ The functional dialect follows torch exactly: running_var takes var * m / (m - 1
 Outputs and running_mean are right.
 
 convcheck-expect: fail batch_norm
+convcheck-diagnosis: batch_norm bn-running-var-biased
 """
 import torch
 

@@ -3,6 +3,7 @@
 Values and running statistics are right; the functional dialect keeps the input's dtype.
 
 convcheck-expect: fail batch_norm
+convcheck-diagnosis: batch_norm none
 """
 import torch
 
