@@ -176,6 +176,7 @@ DEFAULT_TARGETS = ["torch", "reference",
                    "tests/corpus/correct/d2l_second_edition.py",
                    "tests/corpus/correct/float64_internal.py",
                    "tests/corpus/correct/numpy_impl.py",
+                   "tests/corpus/correct/numpy_forward_only_functional.py",
                    "tests/corpus/correct/torch_wrappers.py",
                    "tests/corpus/buggy/batch_norm_functional_one_pass_variance.py",
                    "tests/corpus/buggy/batch_norm_d2l2_one_pass_variance.py"]
