@@ -65,13 +65,37 @@ def run_target(path: Path) -> Outcome:
     if run.report is None:
         outcome.error = f"no report (exit {run.returncode})"
         return outcome
-    outcome.observed = run.failed_names()
-    for name, entry in run.report["functions"].items():
+    return read_report(outcome, run.report)
+
+
+def read_report(outcome: Outcome, report: dict) -> Outcome:
+    """The failing names and the named mistakes (a failure's `mistake`) of one report."""
+    outcome.observed = {n for n, f in report["functions"].items() if f["status"] == "fail"}
+    for name, entry in report["functions"].items():
         for failure in entry["failures"]:
-            if failure["diagnosis"]:
-                mistake = failure["diagnosis"].split(":", 1)[0].strip()
-                outcome.named.setdefault((name, mistake), failure)
+            if failure.get("mistake"):
+                outcome.named.setdefault((name, failure["mistake"]), failure)
     return outcome
+
+
+def from_reports(folder: Path, paths: list[Path]) -> list[Outcome]:
+    """The outcomes of a `pytest -m corpus --basetemp FOLDER` run, read from the report.json
+    each corpus test left in its temporary folder (the same runs this script makes)."""
+    by_target = {}
+    for found in folder.glob("*/*/report.json"):
+        report = json.loads(found.read_text())
+        by_target[Path(report["target"]).resolve()] = report
+    outcomes = []
+    for path in paths:
+        failing, declared = test_corpus.expectations(path)
+        outcome = Outcome(label(path), failing, declared)
+        report = by_target.get(path.resolve())
+        if report is None:
+            outcome.error = "no report in the run"
+            outcomes.append(outcome)
+        else:
+            outcomes.append(read_report(outcome, report))
+    return outcomes
 
 
 def judge(outcomes: list[Outcome]) -> dict:
@@ -138,10 +162,15 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1, help="targets run at the same time")
     parser.add_argument("--from-json", help="no runs: judge the failures a previous --json "
                         "recorded against the declarations as they are now")
+    parser.add_argument("--from-reports", metavar="BASETEMP",
+                        help="no runs: judge the reports a `pytest -m corpus --basetemp "
+                             "BASETEMP` run left")
     options = parser.parse_args()
     paths = [p for p in test_corpus.TARGETS if options.only in label(p)]
     if options.from_json:
         outcomes = rejudged(json.loads(Path(options.from_json).read_text()), paths)
+    elif options.from_reports:
+        outcomes = from_reports(Path(options.from_reports), paths)
     else:
         with concurrent.futures.ThreadPoolExecutor(max_workers=options.jobs) as pool:
             futures = [pool.submit(run_target, path) for path in paths]
