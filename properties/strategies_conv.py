@@ -295,11 +295,11 @@ def _tall_enough(case: ConvCase, padding) -> torch.Tensor:
     return x
 
 
-def _corner_example(x_shape, w_shape, bias: bool, **kwargs) -> ConvCase:
-    """An explicit call with small integer values in a repeating pattern (kwargs as
-    conv2d's)."""
-    x = (torch.arange(math.prod(x_shape), dtype=torch.float32) % 7 - 3).reshape(x_shape)
-    w = (torch.arange(math.prod(w_shape), dtype=torch.float32) % 5 - 2).reshape(w_shape)
+def _corner_example(x_shape, w_shape, bias: bool, scale: float = 1.0, **kwargs) -> ConvCase:
+    """An explicit call with small integer values in a repeating pattern, times `scale`
+    (kwargs as conv2d's)."""
+    x = (torch.arange(math.prod(x_shape), dtype=torch.float32) % 7 - 3).reshape(x_shape) * scale
+    w = (torch.arange(math.prod(w_shape), dtype=torch.float32) % 5 - 2).reshape(w_shape) * scale
     b = torch.arange(w_shape[0], dtype=torch.float32) - 1 if bias else None
     call = dict(stride=1, padding=0, dilation=1, groups=1) | kwargs
     return ConvCase(x, w, b, **call)
@@ -314,6 +314,9 @@ CORNER_EXAMPLES = (
                     dilation=(1, 2), groups=2),
     _corner_example((1, 2, 5, 4), (4, 1, 3, 2), False, padding="same", dilation=(2, 1),
                     groups=2),
+    # Values in thirds, which no binary precision holds exactly, and 27 terms a sum: a
+    # computation in half precision is about 2^-11 off, far beyond float32's bound.
+    _corner_example((2, 3, 4, 4), (2, 3, 3, 3), True, scale=1 / 3),
 )
 
 
