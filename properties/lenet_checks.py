@@ -162,14 +162,12 @@ def check_batchnorm_in_bn_lenet(target):
     eval_x = load_digits28().x_test[:64]
     got = target.run(ref.task_bn_steps, init, batches, BN_LR, eval_x, blame="BatchNorm")
     want = ref.task_bn_steps(TORCH_LAYERS, init, batches, BN_LR, eval_x)
-    for step, (g, w) in enumerate(zip(got["losses"], want["losses"]), 1):
-        if not abs(g - w) <= LOSS_RTOL * abs(w):
-            raise PropertyFailure(
-                "BatchNorm", f"training loss at step {step} is {g:.7g}, torch's BatchNorm gives "
-                f"{w:.7g} (relative difference {abs(g - w) / abs(w):.2g} > {LOSS_RTOL:g})",
-                details=[f"losses over {BN_STEPS} SGD steps (batch {BN_BATCH}, same weights and "
-                         f"batches): target {[round(v, 6) for v in got['losses']]}, torch "
-                         f"{[round(v, 6) for v in want['losses']]}"], prop=prop)
+    differ = _loss_difference(got, want)
+    if differ:
+        raise PropertyFailure(
+            "BatchNorm", f"training loss at {differ[0]}",
+            details=[f"losses over {BN_STEPS} SGD steps (batch {BN_BATCH}, same weights and "
+                     f"batches): {differ[1]}"], prop=prop)
     biased = ref.task_bn_steps({"BatchNorm": BiasedRunningVarBatchNorm}, init, batches, BN_LR,
                                eval_x)
     logits = got["eval_logits"]
@@ -212,21 +210,29 @@ def _check_offset_steps(target, init, batches, eval_x, prop):
                for name, value in init.items()}
     got = target.run(ref.task_bn_steps, shifted, batches, BN_LR, eval_x, blame="BatchNorm")
     want = ref.task_bn_steps(TORCH_LAYERS, shifted, batches, BN_LR, eval_x)
+    differ = _loss_difference(got, want)
+    if differ:
+        raise PropertyFailure(
+            "BatchNorm", f"with the biases before bn3 and bn4 (BatchNorm(C, 2)) raised by "
+            f"{BN_OFFSET:g} (inputs whose mean is about 1000 times their spread), the "
+            f"training loss at {differ[0]}; without the offset they agree",
+            details=[f"losses over {BN_STEPS} SGD steps: {differ[1]}",
+                     "batch norm is invariant to such a shift, but a variance computed as "
+                     "E[x²] − E[x]² cancels catastrophically when the mean is large "
+                     "relative to the spread: use the mean of squared deviations"],
+            prop=prop)
+
+
+def _loss_difference(got: dict, want: dict) -> tuple[str, str] | None:
+    """The first training step whose loss differs from torch's by more than LOSS_RTOL
+    relative, as ("step S is G, torch's BatchNorm gives W (...)", both loss lists), or None."""
     for step, (g, w) in enumerate(zip(got["losses"], want["losses"]), 1):
         if not abs(g - w) <= LOSS_RTOL * abs(w):
-            raise PropertyFailure(
-                "BatchNorm", f"with the biases before bn3 and bn4 (BatchNorm(C, 2)) raised by "
-                f"{BN_OFFSET:g} (inputs whose mean is about 1000 times their spread), the "
-                f"training loss at "
-                f"step {step} is {g:.7g}, torch's BatchNorm gives {w:.7g} (relative difference "
-                f"{abs(g - w) / abs(w):.2g} > {LOSS_RTOL:g}); without the offset they agree",
-                details=[f"losses over {BN_STEPS} SGD steps: target "
-                         f"{[round(v, 6) for v in got['losses']]}, torch "
-                         f"{[round(v, 6) for v in want['losses']]}",
-                         "batch norm is invariant to such a shift, but a variance computed as "
-                         "E[x²] − E[x]² cancels catastrophically when the mean is large "
-                         "relative to the spread: use the mean of squared deviations"],
-                prop=prop)
+            return (f"step {step} is {g:.7g}, torch's BatchNorm gives {w:.7g} (relative "
+                    f"difference {abs(g - w) / abs(w):.2g} > {LOSS_RTOL:g})",
+                    f"target {[round(v, 6) for v in got['losses']]}, torch "
+                    f"{[round(v, 6) for v in want['losses']]}")
+    return None
 
 
 def check_batchnorm_bn_lenet_threshold(target):
