@@ -61,7 +61,7 @@ def summary(verdicts: list[Verdict], config: GradingConfig, top: int = 10) -> di
     """How many got each status per name, the most common diagnoses, points overall."""
     per_name = {name: {status: 0 for status in NAME_STATUSES} for name in config.names}
     diagnoses: Counter = Counter()
-    said: dict[tuple[str, str], str] = {}   # (name, mistake id) -> its line, as first seen
+    said: dict[tuple[str, str], str] = {}   # (name, mistake id) -> the line first seen
     for verdict in verdicts:
         for name in config.names:
             per_name[name][verdict.names.get(name, "error")] += 1
@@ -77,8 +77,7 @@ def summary(verdicts: list[Verdict], config: GradingConfig, top: int = 10) -> di
                 if key not in seen:  # once per submission and name
                     seen.add(key)
                     diagnoses[key] += 1
-                    said.setdefault(key, key[1] if failure.get("mistake") is None else
-                                    failure["diagnosis"].split(" (on this input")[0])
+                    said.setdefault(key, failure["diagnosis"])
     points = [points_of(v, config) for v in verdicts]
     return {
         "submissions": len(verdicts),
