@@ -183,6 +183,8 @@ def standalone_import(kind: str, origin: str, import_line: str) -> str:
                           "    sys.modules['d2l'] = sys.modules['d2l.torch'] = _D2l('d2l')",
                           "_kept = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, "
                           "ast.Assign, ast.AnnAssign)",
+                          "_defined = set()  # a def or class is not rebound by a later "
+                          "assignment (pool2d = nn.MaxPool2d(3) in the chapter)",
                           "for _cell in json.loads(_path.read_text())['cells']:",
                           "    _lines = ''.join(_cell['source']).splitlines()",
                           "    _code = '\\n'.join(l for l in _lines if not l.lstrip()"
@@ -193,6 +195,13 @@ def standalone_import(kind: str, origin: str, import_line: str) -> str:
                           "    except SyntaxError:",
                           "        _nodes = []",
                           "    for _node in (n for n in _nodes if isinstance(n, _kept)):",
+                          "        _targets = _node.targets if isinstance(_node, ast.Assign) else "
+                          "[getattr(_node, 'target', None)]",
+                          "        if any(isinstance(t, ast.Name) and t.id in _defined "
+                          "for t in _targets):",
+                          "            continue",
+                          "        if isinstance(_node, (ast.FunctionDef, ast.ClassDef)):",
+                          "            _defined.add(_node.name)",
                           "        try:  # definitions only: what trains, plots or downloads is "
                           "left out",
                           "            exec(compile(ast.Module([_node], []), str(_path), 'exec'), "
