@@ -58,7 +58,7 @@ class GradingConfig:
     def for_assignment(self, assignment: str) -> "GradingConfig":
         """The config grading the names `assignment` asks for, of those [points] declares."""
         if assignment not in ASSIGNMENTS:
-            raise ConfigError(f"unknown assignment {assignment!r}; known: "
+            raise ConfigError(f"{self.source}: unknown assignment {assignment!r}; known: "
                               f"{', '.join(ASSIGNMENTS)}")
         declared = self.declared or self.points
         points = {n: p for n, p in declared.items() if n in ASSIGNMENTS[assignment]}
@@ -132,11 +132,7 @@ def parse_config(data: dict, source: str = "<config>") -> GradingConfig:
     assignment = data.get("assignment", "all")
     if not isinstance(assignment, str):
         raise ConfigError(f"{source}: assignment must be one of {', '.join(ASSIGNMENTS)}")
-    try:
-        return config.for_assignment(assignment)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}" if not str(exc).startswith(source)
-                          else str(exc)) from None
+    return config.for_assignment(assignment)
 
 
 def _accepted(raw, source: str) -> tuple[str, ...]:
