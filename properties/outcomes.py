@@ -78,6 +78,13 @@ def first_of_each_property(entry: dict) -> list[dict]:
     return kept
 
 
+def fix_callees_first(failing: list[str]) -> str:
+    """What the report card and the grader's feedback say of a failing name that calls
+    failing names of the target's own (`failing`, from the report's "calls"): fix those
+    first."""
+    return f"calls your {', '.join(failing)}, which fails: fix it first"
+
+
 def error_record(subject: str, title: str, exc: BaseException) -> dict:
     """An exception the suite's own code raised while checking `subject`."""
     first = str(exc).splitlines()[0] if str(exc) else ""

@@ -9,7 +9,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from properties.contract import CONTRACT_NAMES
-from properties.outcomes import FAILURE_FIELDS, outcome_of
+from properties.outcomes import FAILURE_FIELDS, fix_callees_first, outcome_of
 
 
 @dataclass
@@ -111,8 +111,8 @@ class ReportCollector:
                 text = f"FAIL      {t.failed} failed: {first.get('property')}: {why}"
                 failing = self.failing_callees(name)
                 if failing:
-                    text = (f"FAIL      calls your {', '.join(failing)}, which fails: fix it "
-                            f"first ({t.failed} failed: {first.get('property')}: {why})")
+                    text = (f"FAIL      {fix_callees_first(failing)} "
+                            f"({t.failed} failed: {first.get('property')}: {why})")
             lines.append(f"{name:<{width}}  {text}")
         lines += [f"note: {text}" for text in self.notes(names)]
         for name, conv in self.target.conventions.items():

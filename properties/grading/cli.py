@@ -136,18 +136,20 @@ def parser(prog: str = "python -m properties.grade") -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="the seed of the inputs drawn (default: the one stored in the output "
                         "folder by an earlier grading, else a new secret one)")
-    p.add_argument("--shard", default=None, metavar="K/N",
-                   help="grade only shard K of N of the submissions (split by a hash of their "
-                        "identifiers; give every shard the same arguments and --seed), for "
-                        "--merge")
-    p.add_argument("--merge", default=None, metavar="OUT",
-                   help="merge the output folders of the N shards, given as the SUBMISSION "
-                        "arguments, into OUT: the files one run over the class writes")
-    p.add_argument("--gradescope", default=None, metavar="RESULTS_JSON",
-                   help="also write Gradescope's results.json for the one submission graded "
-                        "(the SUBMISSION arguments must name exactly one file)")
-    p.add_argument("--gradescope-visibility", default="visible", choices=VISIBILITIES,
-                   help="when students see the Gradescope results (default: visible)")
+    machines = p.add_argument_group("grading on several machines (docs/sharding.md)")
+    machines.add_argument("--shard", default=None, metavar="K/N",
+                          help="grade only shard K of N of the submissions (split by a hash "
+                               "of their identifiers; give every shard the same arguments and "
+                               "--seed), for --merge")
+    machines.add_argument("--merge", default=None, metavar="OUT",
+                          help="merge the output folders of the N shards, given as the SUBMISSION "
+                               "arguments, into OUT: the files one run over the class writes")
+    gradescope = p.add_argument_group("Gradescope (docs/gradescope.md)")
+    gradescope.add_argument("--gradescope", default=None, metavar="RESULTS_JSON",
+                            help="also write Gradescope's results.json for the one submission "
+                                 "graded (the SUBMISSION arguments must name exactly one file)")
+    gradescope.add_argument("--gradescope-visibility", default="visible", choices=VISIBILITIES,
+                            help="when students see the Gradescope results (default: visible)")
     return p
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from properties.outcomes import first_of_each_property
+from properties.outcomes import first_of_each_property, fix_callees_first
 from properties.grading.config import GradingConfig, format_points
 from properties.grading.sheet import points_of, write_atomically
 from properties.grading.verdict import Verdict
@@ -74,7 +74,7 @@ def card_detail(verdict: Verdict, name: str) -> str:
         failing = failing_callees(verdict, name)
         diagnoses = [f["diagnosis"] for f in _failures(verdict, name) if f.get("diagnosis")]
         if failing:
-            parts.append(f"calls your {', '.join(failing)}, which fails: fix it first")
+            parts.append(fix_callees_first(failing))
         else:
             parts += diagnoses[:1]
     return ": ".join(parts)
