@@ -97,6 +97,19 @@ def test_bn_lenet_check_fails_a_batchnorm_whose_running_statistics_are_wrong(bug
     assert "in evaluation" in failures[0]["message"], failures
 
 
+def test_bn_lenet_check_accepts_moving_var_from_zeros_when_asked(tmp_path):
+    """With `--accept moving-var-zeros` (the course's notes), the BatchNorm whose moving
+    variance starts at zeros passes the BN-LeNet check, with a note saying what was accepted."""
+    run = run_suite(CORPUS / "buggy" / "batchnorm_module_moving_var_zeros.py", tmp_path,
+                    "-k", "batchnorm_matches_torch", "--accept", "moving-var-zeros",
+                    tests="test_properties.py")
+    assert run.report is not None, run.output[-2000:]
+    assert run.returncode == 0, run.output[-2000:]
+    assert run.report["functions"]["BatchNorm"]["status"] == "pass", run.report
+    assert any("moving variance starts at zeros" in note for note in run.report["notes"]), \
+        run.report["notes"]
+
+
 # --------------------------------------------------------------------------- Fashion-MNIST
 
 FASHION_SUBSET, FASHION_EPOCHS, FASHION_THRESHOLD = (10_000, 2_000), 2, 0.70
