@@ -19,6 +19,15 @@ KINDS = ("wrong", "raised", "timeout", "crash", "memory", "state-changed", "forb
 UNRESPONSIVE = ("timeout", "crash", "memory")
 
 
+class CallLine(str):
+    """A failure's detail line that names the call made ("called: corr2d(X: float32 (3, 4),
+    ...)"): the report shows these lines first, found by their type."""
+
+    @classmethod
+    def of(cls, description: str) -> CallLine:
+        return cls(f"called: {description}")
+
+
 class PropertyFailure(AssertionError):
     """A property does not hold for the target.
 

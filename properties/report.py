@@ -9,6 +9,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from properties.contract import CONTRACT_NAMES
+from properties.failures import CallLine
 from properties.outcomes import FAILURE_FIELDS, fix_callees_first, outcome_of
 
 
@@ -140,8 +141,8 @@ def failure_text(failure, nodeid: str, spec: str, hypothesis_notes=(),
     anywhere; how to replay the test (`replay`, the ini option convcheck_replay, with the node id
     and the SPEC filled in, shell-quoted)."""
     details = list(failure.details)
-    calls = [line for line in details if line.startswith("called:")]
-    rest = [line for line in details if not line.startswith("called:")]
+    calls = [line for line in details if isinstance(line, CallLine)]
+    rest = [line for line in details if not isinstance(line, CallLine)]
     lines = [f"{failure.culprit} — {failure.prop or 'property'}",
              *(f"  {line}" for line in calls), f"  {failure.summary}",
              *(f"  {line}" for line in rest)]

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from properties.failures import PropertyFailure
+from properties.failures import CallLine, PropertyFailure
 
 #: The contract's rule for what a result may be: the property such a failure is filed as.
 RESULT_KIND_PROPERTY = "returns what the contract says"
@@ -107,7 +107,7 @@ class Result:
                 diagnosis: str | None = None, kind: str = "wrong",
                 mismatch=None) -> PropertyFailure:
         return PropertyFailure(self.name, summary,
-                               details=[f"called: {self.description}", *details],
+                               details=[CallLine.of(self.description), *details],
                                example=self.example, prop=prop, diagnosis=diagnosis,
                                result=self, kind=kind, mismatch=mismatch)
 

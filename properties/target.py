@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 
 from properties import contract
-from properties.failures import UNRESPONSIVE, PropertyFailure
+from properties.failures import UNRESPONSIVE, CallLine, PropertyFailure
 from properties.results import CallResult, copy_to, portable
 from properties.runner import (InProcessRunner, TargetCrashed, TargetForbidden, TargetRaised,
                                TargetTimedOut, WorkerRunner)
@@ -185,7 +185,7 @@ class Target:
         except PropertyFailure as failure:
             # One failure format for everything: a call that raised, hung or crashed shows the
             # call and the script that makes it too.
-            failure.details.append(f"called: {description}")  # shown first (report.py)
+            failure.details.append(CallLine.of(description))  # shown first (report.py)
             failure.example = failure.example or example
             raise
         result = CallResult(name, returned, description, example, args=pristine[0],
