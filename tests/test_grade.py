@@ -5,7 +5,8 @@ to_end` is the proof: it grades correct, buggy, unimportable and tampering submi
 and a notebook among them) with the real suite, checks the sheet, the feedback and its runnable
 example, and resumes. The whole fixture folder tests/grading/ (every kind of submission, each
 with its expected row in a `convcheck-grade:` line) is graded by `test_the_whole_fixture_
-folder` (minutes); grading it twice for the same bytes runs only with CONVCHECK_GRADE_FULL=1.
+folder` (minutes, always run); grading it twice for the same bytes runs only with
+CONVCHECK_GRADE_FULL=1.
 
 tests/grading/notebooks/*.ipynb are written by `write_notebooks()` below:
 `python tests/test_grade.py` regenerates them.
@@ -1004,13 +1005,12 @@ def test_without_bubblewrap_or_root_the_grading_says_not_sandboxed_or_refuses(tm
     assert settings["sandbox"]["tamper_resistant"] is False
 
 
+#: The limit per submission is generous (a loaded 2-core machine, the rest of the suite running
+#: beside it): only hangs_at_import.py is expected to reach it.
 WHOLE_FOLDER = ["--only", "corr2d", "--only", "pool2d", "--max-examples", "5", "--timeout",
-                "150", "--call-timeout", "30", "--jobs", "4"]
+                "360", "--call-timeout", "30", "--jobs", "4"]
 
 
-@pytest.mark.skipif(os.environ.get("CONVCHECK_GRADE_FULL") != "1",
-                    reason="grades every fixture (minutes; its 150 s per submission is tight on "
-                           "a loaded machine): set CONVCHECK_GRADE_FULL=1")
 def test_the_whole_fixture_folder(tmp_path):
     """Every fixture of tests/grading/ gets its expected row — a hang `timeout`, a memory hog
     `memory`, a crash `crash`, an unloadable file `error` —, each status decided from the
