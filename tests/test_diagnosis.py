@@ -256,3 +256,27 @@ def test_every_mistake_a_signature_lists_is_declared_and_applies_to_it():
                 (sig.key, mistake)
     listed = {m for sig in SIGNATURES.values() for m in sig.mistakes}
     assert listed == set(MISTAKES), set(MISTAKES) ^ listed
+
+
+def test_a_right_result_on_the_generic_input_refutes_a_mistake_that_changes_it():
+    """A one-pass-variance batch norm on data with a large offset and a unit width: on that
+    input its noise agrees with statistics over the width alone (bn-wrong-axes, within that
+    variant's wide bound) and with half precision; on the generic input its result is right,
+    which neither of those computes, so only bn-one-pass-variance is named (found by
+    benchmarks/bn_conditioning.py, seed 17)."""
+    target = _open(CORPUS / "buggy" / "batch_norm_d2l2_one_pass_variance.py")
+    try:
+        X = torch.zeros(2, 3, 3, 1)
+        X[0, 0, :, 0] = torch.tensor([10000.0, 10000.0, 10000.0])
+        X[1, 0, :, 0] = torch.tensor([10003.0, 10003.0, 9999.0])
+        ones, zeros = torch.ones(1, 3, 1, 1), torch.zeros(1, 3, 1, 1)
+        call = target.call("batch_norm", X, ones, zeros, zeros, zeros, 1e-5, 0.1)
+        view = diagnosis.view_of(call, "d2l-2nd", target.conventions.get("batch_norm"))
+        assert [m.id for m in diagnosis.shown_mistakes(view)][:2] == [
+            "bn-wrong-axes", "bn-one-pass-variance"]   # the minimal input alone cannot tell
+        failure = call.failure("result differs")
+        diagnosis.explain(failure, target)
+        assert failure.mistake == "bn-one-pass-variance"
+        assert "also consistent" not in failure.diagnosis, failure.diagnosis
+    finally:
+        target.close()

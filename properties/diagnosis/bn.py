@@ -194,15 +194,25 @@ def swapped_affine(view: View):
 
 
 def _y_variant(values, when=lambda c: True):
-    """A mistake of Y (whichever part holds it in this dialect), recognised by its values."""
+    """A mistake of Y (whichever part holds it in this dialect), recognised by its values. A
+    right Y is explained by it only where the mistake's value is right too (core.variant's
+    `explains`), or where the mistake cannot happen (`when` false)."""
     def shows(view: View) -> bool:
         c = call_of(view)
         return when(c) and variant(values, part=c.y)(view)
+
+    def explains(view: View) -> bool:
+        return variant(values, part=call_of(view).y,
+                       when=lambda v: when(call_of(v))).explains(view)
+    shows.explains = explains
     return shows
 
 
 def half_precision_y(view: View) -> bool:
     return half_precision(call_of(view).y)(view)
+
+
+half_precision_y.explains = lambda view: half_precision(call_of(view).y).explains(view)
 
 
 def one_pass_variance(view: View) -> bool:
@@ -338,10 +348,18 @@ unbiased_variance_in_normalisation = _y_variant(
 eps_outside_sqrt = _y_variant(eps_outside)
 
 
+_wrong_axes_in_y = _y_variant(wrong_axes, when=lambda c: c.training)
+
+
 def wrong_axes_in_y_or_stats(view: View) -> bool:
     """Y normalised with statistics over other axes, or new running statistics updated with
     them (wrong shape or values)."""
-    return _y_variant(wrong_axes, when=lambda c: c.training)(view) or _wrong_axes_in_stats(view)
+    return _wrong_axes_in_y(view) or _wrong_axes_in_stats(view)
+
+
+# A right result is what wrong axes compute only where they change Y's value (unit sizes):
+# a right Y with right statistics on a generic input is not this mistake.
+wrong_axes_in_y_or_stats.explains = _wrong_axes_in_y.explains
 
 
 eval_uses_batch_stats = _y_variant(lambda v: [training_y(call_of(v))],
