@@ -280,3 +280,25 @@ def test_a_right_result_on_the_generic_input_refutes_a_mistake_that_changes_it()
         assert "also consistent" not in failure.diagnosis, failure.diagnosis
     finally:
         target.close()
+
+
+@pytest.mark.parametrize("mistake", ["bn-momentum-mixed", "bn-momentum-inverted",
+                                     "bn-running-var-biased", "bn-running-stats-not-in-place",
+                                     "bn-wrong-axes", "bn-eps-outside-sqrt",
+                                     "half-precision-accumulation"])
+def test_a_right_generic_training_call_is_not_explained_by_a_mistake_that_changes_it(mistake):
+    """Rule 2's second call: a right result on a generic training input (momentum 0.1, no unit
+    sizes) is not what these mistakes compute there, so it does not confirm them."""
+    from properties.diagnosis.mistakes import MISTAKES
+    target = _open(CORPUS / "correct" / "torch_wrappers.py")
+    try:
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(5, 3, 4, 6, generator=g)
+        mean, var = torch.randn(3, generator=g), torch.rand(3, generator=g) + 0.5
+        call = target.call("batch_norm", x, mean, var, torch.randn(3, generator=g),
+                           torch.randn(3, generator=g), True, 0.1, 0.25)
+        view = diagnosis.view_of(call, "functional", target.conventions.get("batch_norm"))
+        assert not view.is_wrong()
+        assert not MISTAKES[mistake].explains(view)
+    finally:
+        target.close()

@@ -278,14 +278,31 @@ def _form_matches(view: View, c: Call) -> tuple[set, set]:
     return mean_forms, var_forms
 
 
-def _stats(test):
-    """A mistake of the running statistics: test(view, call) decides."""
+def _stats(test, changes):
+    """A mistake of the running statistics: test(view, call) decides. `changes(view, call)`
+    says where the mistake changes the new statistics of a generic input: a right result
+    there is not this mistake (elsewhere it explains a right result)."""
     def shows(view: View) -> bool:
         c = call_of(view)
         if c.mean is None or c.var is None:
             return False
         return test(view, c)
+
+    def explains(view: View) -> bool:
+        c = call_of(view)
+        return c.mean is None or c.var is None or not changes(view, c)
+    shows.explains = explains
     return shows
+
+
+def _training(view: View, c: Call) -> bool:
+    return c.training
+
+
+def _momentum_matters(view: View, c: Call) -> bool:
+    """Training with a momentum whose two forms differ ((1 − m)·old + m·batch against
+    m·old + (1 − m)·batch)."""
+    return c.training and c.momentum != 0.5
 
 
 def _not_updated(view: View, c: Call) -> bool:
@@ -368,12 +385,14 @@ training_uses_running_stats = _y_variant(
     lambda v: [evaluation_y(call_of(v), call_of(v).gamma, call_of(v).beta)],
     when=lambda c: c.training and c.mean is not None)
 gamma_beta_swapped = _y_variant(swapped_affine)
-running_stats_not_updated = _stats(lambda v, c: v.dialect != "functional" and _not_updated(v, c))
-running_stats_not_in_place = _stats(lambda v, c: v.dialect == "functional" and _not_updated(v, c))
-momentum_mixed = _stats(_mixed)
-momentum_inverted = _stats(_inverted)
-running_var_biased = _stats(_biased_running_var)
-running_stats_updated_in_eval = _stats(_updated_in_eval)
+running_stats_not_updated = _stats(lambda v, c: v.dialect != "functional" and _not_updated(v, c),
+                                   _training)
+running_stats_not_in_place = _stats(lambda v, c: v.dialect == "functional" and _not_updated(v, c),
+                                    _training)
+momentum_mixed = _stats(_mixed, _momentum_matters)
+momentum_inverted = _stats(_inverted, _momentum_matters)
+running_var_biased = _stats(_biased_running_var, _training)
+running_stats_updated_in_eval = _stats(_updated_in_eval, lambda v, c: not c.training)
 
 #: subject -> the correct values of a call, by part.
 CORRECT = {"batch_norm": correct_values}
