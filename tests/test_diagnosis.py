@@ -285,7 +285,8 @@ def test_a_right_result_on_the_generic_input_refutes_a_mistake_that_changes_it()
 @pytest.mark.parametrize("mistake", ["bn-momentum-mixed", "bn-momentum-inverted",
                                      "bn-running-var-biased", "bn-running-stats-not-in-place",
                                      "bn-wrong-axes", "bn-eps-outside-sqrt",
-                                     "half-precision-accumulation"])
+                                     "half-precision-accumulation",
+                                     "bn-input-normalised-in-place"])
 def test_a_right_generic_training_call_is_not_explained_by_a_mistake_that_changes_it(mistake):
     """Rule 2's second call: a right result on a generic training input (momentum 0.1, no unit
     sizes) is not what these mistakes compute there, so it does not confirm them."""
@@ -300,5 +301,17 @@ def test_a_right_generic_training_call_is_not_explained_by_a_mistake_that_change
         view = diagnosis.view_of(call, "functional", target.conventions.get("batch_norm"))
         assert not view.is_wrong()
         assert not MISTAKES[mistake].explains(view)
+    finally:
+        target.close()
+
+
+def test_a_right_average_pool_is_not_an_unrecognised_mode():
+    from properties.diagnosis.mistakes import MISTAKES
+    target = _open(CORPUS / "correct" / "d2l_second_edition.py")
+    try:
+        x = torch.randn(5, 6, generator=torch.Generator().manual_seed(0))
+        call = target.call("pool2d", x, (2, 3), "avg")
+        view = diagnosis.view_of(call, "textbook")
+        assert not view.is_wrong() and not MISTAKES["mode-name-unrecognised"].explains(view)
     finally:
         target.close()

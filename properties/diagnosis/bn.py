@@ -358,6 +358,8 @@ def _normalised_in_place(view: View) -> bool:
 
 
 input_normalised_in_place = _normalised_in_place
+# Normalising in place changes a generic input: a call that left its input alone is not this.
+input_normalised_in_place.explains = lambda view: False
 unbiased_variance_in_normalisation = _y_variant(
     lambda v: [correct_y(call_of(v)).with_value(bn.batch_normalised_with_variance(
         call_of(v).x, "unbiased", call_of(v).gamma, call_of(v).beta, call_of(v).eps))],
