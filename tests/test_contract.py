@@ -167,14 +167,16 @@ HANGING = CORRECT_CORR2D + textwrap.dedent("""
 
 @pytest.mark.parametrize("isolate", [False, True])
 def test_a_hanging_function_fails_within_the_bound_and_the_rest_is_tested(tmp_path, isolate):
-    extra = ["--call-timeout", "1", "-k", "corr2d and not out"]
+    # 5 s, not 1: the other names' calls must not reach the limit on a loaded machine (the
+    # fresh clone's CI run, beside the whole-fixture grading, once took over 1 s for one)
+    extra = ["--call-timeout", "5", "-k", "corr2d and not out"]
     # run_suite's own subprocess timeout guards against a run that never ends; the speed of
     # the bounded failure is measured by benchmarks, not asserted here.
     run = run_suite(write_target(tmp_path, HANGING), tmp_path, *extra,
                     *(["--isolate"] if isolate else []))
     functions = run.report["functions"]
     assert functions["corr2d"]["status"] == "fail"
-    assert "within 1 s" in functions["corr2d"]["failures"][0]["message"]
+    assert "within 5 s" in functions["corr2d"]["failures"][0]["message"]
     assert functions["corr2d_multi_in"]["failed"] == 0
     assert functions["corr2d_multi_in"]["passed"] > 0
 

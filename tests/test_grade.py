@@ -685,7 +685,7 @@ subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
 time.sleep(60)
 """, timeout=1.5)
     assert outcome.timed_out and outcome.returncode is None
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 45      # killed, not left to end its 60 s sleep
     assert outcome.escaped == 0            # the grandchild was in the group: killed with it
 
 
